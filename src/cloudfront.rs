@@ -1,0 +1,168 @@
+//! The only module that talks to AWS: submits one planned batch as a
+//! CreateInvalidation and turns CloudFront's errors into ones that say what
+//! happened and what to do.
+
+use crate::config::DistributionId;
+use crate::plan::Batch;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_cloudfront::Client;
+use aws_sdk_cloudfront::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
+use std::time::Duration;
+
+/// The SDK's standard retry mode retries Throttling ("Rate exceeded"), 5xx
+/// and connection errors with exponential backoff and jitter: at most 5
+/// attempts, 1 s initial backoff, capped at 20 s. TooManyInvalidationsInProgress
+/// is not retried (it clears in minutes, not seconds).
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(5)
+        .with_initial_backoff(Duration::from_secs(1))
+        .with_max_backoff(Duration::from_secs(20))
+}
+
+/// 10 s per attempt and 60 s for the whole call with its retries, well inside
+/// the function's timeout (see template.yaml).
+pub fn timeout_config() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .operation_attempt_timeout(Duration::from_secs(10))
+        .operation_timeout(Duration::from_secs(60))
+        .build()
+}
+
+/// A client from the standard AWS configuration (so `AWS_ENDPOINT_URL_CLOUDFRONT`
+/// redirects it), with the settings above. CloudFront is a global service
+/// signed in us-east-1, used when no region is configured.
+pub async fn client() -> Client {
+    let region = aws_config::meta::region::RegionProviderChain::default_provider().or_else("us-east-1");
+    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(region)
+        .retry_config(retry_config())
+        .timeout_config(timeout_config())
+        .load()
+        .await;
+    Client::new(&shared)
+}
+
+/// What CloudFront answered for an accepted batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submitted {
+    pub invalidation_id: String,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    #[error(
+        "distribution {distribution} does not exist (NoSuchDistribution): check DISTRIBUTION_IDS \
+         and that the ID is of this account"
+    )]
+    NoSuchDistribution { distribution: DistributionId },
+    #[error(
+        "not allowed to invalidate distribution {distribution} (AccessDenied): the function's role \
+         needs cloudfront:CreateInvalidation on arn:aws:cloudfront::<account>:distribution/{distribution}; \
+         CloudFront said: {message}"
+    )]
+    AccessDenied {
+        distribution: DistributionId,
+        message: String,
+    },
+    #[error(
+        "distribution {distribution} already has an invalidation with caller reference \
+         {caller_reference} for other paths (InvalidationBatchAlreadyExists). This function derives \
+         the reference from the paths themselves, so another client must have used the same \
+         reference; nothing was invalidated for this batch"
+    )]
+    ReferenceConflict {
+        distribution: DistributionId,
+        caller_reference: String,
+    },
+    #[error(
+        "distribution {distribution} has too many invalidations in progress \
+         (TooManyInvalidationsInProgress: 3,000 paths or 15 wildcards); retry once some complete"
+    )]
+    TooManyInProgress { distribution: DistributionId },
+    #[error("CloudFront refused the invalidation for {distribution}: {code}: {message}")]
+    Refused {
+        distribution: DistributionId,
+        code: String,
+        message: String,
+    },
+    #[error("CloudFront did not accept the invalidation for {distribution} after retries: {detail}")]
+    Unavailable {
+        distribution: DistributionId,
+        detail: String,
+    },
+}
+
+/// Submits one batch. Retries happen inside the SDK (see [`retry_config`]).
+pub async fn submit(client: &Client, batch: &Batch) -> Result<Submitted, SubmitError> {
+    let distribution = &batch.distribution;
+    let request = invalidation_batch(batch).map_err(|e| SubmitError::Refused {
+        distribution: distribution.clone(),
+        code: "InvalidRequest".into(),
+        message: e.to_string(),
+    })?;
+    let output = client
+        .create_invalidation()
+        .distribution_id(distribution.as_str())
+        .invalidation_batch(request)
+        .send()
+        .await
+        .map_err(|e| classify(e, batch))?;
+    let invalidation = output.invalidation();
+    Ok(Submitted {
+        invalidation_id: invalidation.map(|i| i.id().to_owned()).unwrap_or_default(),
+        status: invalidation.map(|i| i.status().to_owned()).unwrap_or_default(),
+    })
+}
+
+fn invalidation_batch(batch: &Batch) -> Result<InvalidationBatch, aws_sdk_cloudfront::error::BuildError> {
+    let items: Vec<String> = batch.paths.iter().map(|p| p.as_str().to_owned()).collect();
+    let paths = Paths::builder()
+        .quantity(items.len() as i32)
+        .set_items(Some(items))
+        .build()?;
+    InvalidationBatch::builder()
+        .paths(paths)
+        .caller_reference(&batch.caller_reference)
+        .build()
+}
+
+fn classify<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    error: SdkError<E, R>,
+    batch: &Batch,
+) -> SubmitError {
+    let distribution = batch.distribution.clone();
+    let Some(service) = error.as_service_error() else {
+        // Timeouts, connection failures, unparseable responses: the SDK already retried.
+        let detail = aws_sdk_cloudfront::error::DisplayErrorContext(&error).to_string();
+        return SubmitError::Unavailable { distribution, detail };
+    };
+    let message = service.message().unwrap_or("").to_owned();
+    match service.code().unwrap_or("") {
+        "NoSuchDistribution" => SubmitError::NoSuchDistribution { distribution },
+        "AccessDenied" => SubmitError::AccessDenied {
+            distribution,
+            message,
+        },
+        "InvalidationBatchAlreadyExists" => SubmitError::ReferenceConflict {
+            distribution,
+            caller_reference: batch.caller_reference.clone(),
+        },
+        "TooManyInvalidationsInProgress" => SubmitError::TooManyInProgress { distribution },
+        code @ ("Throttling" | "ServiceUnavailable" | "InternalError" | "") => SubmitError::Unavailable {
+            distribution,
+            detail: format!(
+                "{} {message}",
+                if code.is_empty() { "no error code" } else { code }
+            ),
+        },
+        code => SubmitError::Refused {
+            distribution,
+            code: code.to_owned(),
+            message,
+        },
+    }
+}

@@ -1,0 +1,13 @@
+//! Invalidates CloudFront paths for the S3 objects an event reports changed.
+//! Data flows one way: `event` (JSON to changes) -> `path` (key to path) ->
+//! `plan` (per-distribution batches) -> `cloudfront` (submit) -> `handler`.
+
+pub mod cloudfront;
+pub mod config;
+pub mod event;
+pub mod handler;
+pub mod path;
+pub mod plan;
+
+pub use config::Config;
+pub use handler::{HandlerError, Summary, handle};

@@ -1,0 +1,16 @@
+use cloudfront_invalidator::{Config, cloudfront, handle};
+use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
+use serde_json::Value;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+    // A bad setting stops the function at init, naming the variable.
+    let config = Config::from_env().inspect_err(|e| tracing::error!("configuration: {e}"))?;
+    let client = cloudfront::client().await;
+    let (client, config) = (&client, &config);
+    run(service_fn(move |event: LambdaEvent<Value>| async move {
+        handle(client, config, &event.payload).await
+    }))
+    .await
+}
