@@ -8,6 +8,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_cloudfront::Client;
 use aws_sdk_cloudfront::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_cloudfront::operation::create_invalidation::CreateInvalidationError;
 use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
 use std::time::Duration;
 
@@ -130,36 +131,42 @@ fn invalidation_batch(batch: &Batch) -> Result<InvalidationBatch, aws_sdk_cloudf
         .build()
 }
 
-fn classify<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
-    error: SdkError<E, R>,
-    batch: &Batch,
-) -> SubmitError {
+fn classify<R: std::fmt::Debug>(error: SdkError<CreateInvalidationError, R>, batch: &Batch) -> SubmitError {
     let distribution = batch.distribution.clone();
     let Some(service) = error.as_service_error() else {
         // Timeouts, connection failures, unparseable responses: the SDK already retried.
         let detail = aws_sdk_cloudfront::error::DisplayErrorContext(&error).to_string();
         return SubmitError::Unavailable { distribution, detail };
     };
-    let message = service.message().unwrap_or("").to_owned();
-    match service.code().unwrap_or("") {
-        "NoSuchDistribution" => SubmitError::NoSuchDistribution { distribution },
-        "AccessDenied" => SubmitError::AccessDenied {
+    let message = service
+        .message()
+        .map_or_else(|| service.to_string(), str::to_owned);
+    // Modeled errors by variant; the rest (InvalidationBatchAlreadyExists is
+    // not modeled by the SDK) by their error code.
+    match (service, service.code().unwrap_or("")) {
+        (CreateInvalidationError::NoSuchDistribution(_), _) | (_, "NoSuchDistribution") => {
+            SubmitError::NoSuchDistribution { distribution }
+        }
+        (CreateInvalidationError::AccessDenied(_), _) | (_, "AccessDenied") => SubmitError::AccessDenied {
             distribution,
             message,
         },
-        "InvalidationBatchAlreadyExists" => SubmitError::ReferenceConflict {
+        (CreateInvalidationError::TooManyInvalidationsInProgress(_), _)
+        | (_, "TooManyInvalidationsInProgress") => SubmitError::TooManyInProgress { distribution },
+        (_, "InvalidationBatchAlreadyExists") => SubmitError::ReferenceConflict {
             distribution,
             caller_reference: batch.caller_reference.clone(),
         },
-        "TooManyInvalidationsInProgress" => SubmitError::TooManyInProgress { distribution },
-        code @ ("Throttling" | "ServiceUnavailable" | "InternalError" | "") => SubmitError::Unavailable {
-            distribution,
-            detail: format!(
-                "{} {message}",
-                if code.is_empty() { "no error code" } else { code }
-            ),
-        },
-        code => SubmitError::Refused {
+        (_, code @ ("Throttling" | "ServiceUnavailable" | "InternalError" | "")) => {
+            SubmitError::Unavailable {
+                distribution,
+                detail: format!(
+                    "{} {message}",
+                    if code.is_empty() { "no error code" } else { code }
+                ),
+            }
+        }
+        (_, code) => SubmitError::Refused {
             distribution,
             code: code.to_owned(),
             message,

@@ -1,0 +1,430 @@
+//! The CloudFront boundary with aws-smithy-mocks: what the function sends, how
+//! it retries, and how each error class reaches the user.
+
+use aws_sdk_cloudfront::Client;
+use aws_sdk_cloudfront::operation::create_invalidation::{CreateInvalidationError, CreateInvalidationOutput};
+use aws_sdk_cloudfront::types::error::{AccessDenied, NoSuchDistribution};
+use aws_sdk_cloudfront::types::{Invalidation, InvalidationBatch};
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use cloudfront_invalidator::{Config, HandlerError, Summary, cloudfront, handle};
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+fn config(ids: &str, dry_run: bool) -> Config {
+    Config::from_lookup(|n| match n {
+        "DISTRIBUTION_IDS" => Some(ids.into()),
+        "DRY_RUN" => Some(dry_run.to_string()),
+        _ => None,
+    })
+    .unwrap()
+}
+
+/// The production retry policy with the waits shrunk so tests run fast.
+fn client(rules: &[&Rule]) -> Client {
+    mock_client!(aws_sdk_cloudfront, RuleMode::Sequential, rules, |c| c
+        .retry_config(
+            cloudfront::retry_config()
+                .with_initial_backoff(Duration::from_millis(1))
+                .with_max_backoff(Duration::from_millis(2))
+        ))
+}
+
+fn event(file: &str) -> Value {
+    let path = format!("{}/{file}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// An S3 event with `n` uploaded objects, built from the sample put event.
+fn event_with_keys(n: usize) -> Value {
+    let template = event("events/s3-put.json")["Records"][0].clone();
+    let records: Vec<Value> = (0..n)
+        .map(|i| {
+            let mut r = template.clone();
+            r["s3"]["object"]["key"] = json!(format!("static/file-{i:05}.css"));
+            r["s3"]["object"]["sequencer"] = json!(format!("{i:016X}"));
+            r
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+fn created(id: &str) -> CreateInvalidationOutput {
+    let invalidation = Invalidation::builder()
+        .id(id)
+        .status("InProgress")
+        .create_time(aws_sdk_cloudfront::primitives::DateTime::from_secs(0))
+        .invalidation_batch(
+            InvalidationBatch::builder()
+                .caller_reference("x")
+                .paths(
+                    aws_sdk_cloudfront::types::Paths::builder()
+                        .quantity(0)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    CreateInvalidationOutput::builder()
+        .invalidation(invalidation)
+        .build()
+}
+
+/// A CloudFront error document, as the REST-XML protocol returns it.
+fn error_xml(code: &str, message: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\"?><ErrorResponse xmlns=\"http://cloudfront.amazonaws.com/doc/2020-05-31/\">\
+         <Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>\
+         <RequestId>r-1</RequestId></ErrorResponse>"
+    )
+}
+
+/// Records (distribution, caller reference, paths) of every request the rule answers.
+type Seen = Arc<Mutex<Vec<(String, String, Vec<String>)>>>;
+
+fn recording(seen: &Seen, id: &'static str) -> Rule {
+    let seen = seen.clone();
+    mock!(Client::create_invalidation)
+        .match_requests(move |req| {
+            let batch = req.invalidation_batch().unwrap();
+            let paths = batch.paths().unwrap();
+            assert_eq!(
+                paths.quantity() as usize,
+                paths.items().len(),
+                "Quantity must equal the items"
+            );
+            seen.lock().unwrap().push((
+                req.distribution_id().unwrap().to_owned(),
+                batch.caller_reference().to_owned(),
+                paths.items().to_vec(),
+            ));
+            true
+        })
+        .sequence()
+        .output(move || created(id))
+        .repeatedly()
+        .build()
+}
+
+#[tokio::test]
+async fn success_sends_the_encoded_paths_and_reports_the_invalidation() {
+    let seen = Seen::default();
+    let rule = recording(&seen, "I2J0I21PCUYOIK");
+    let summary = handle(
+        &client(&[&rule]),
+        &config("E1ABC", false),
+        &event("events/s3-special-keys.json"),
+    )
+    .await
+    .unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].0, "E1ABC");
+    assert!(seen[0].1.starts_with("s3inv-"));
+    assert!(
+        seen[0]
+            .2
+            .contains(&"/docs/annual%20report%202026.pdf".to_string())
+    );
+    assert_eq!(seen[0].2.len(), 10);
+    let report = &summary.invalidations[0];
+    assert_eq!(report.invalidation_id.as_deref(), Some("I2J0I21PCUYOIK"));
+    assert_eq!(report.caller_reference, seen[0].1);
+    assert_eq!(report.paths.len(), 10);
+}
+
+#[tokio::test]
+async fn every_distribution_gets_one_request() {
+    let seen = Seen::default();
+    let rule = recording(&seen, "I1");
+    handle(
+        &client(&[&rule]),
+        &config("E1ABC,E2DEF", false),
+        &event("events/s3-multi-record.json"),
+    )
+    .await
+    .unwrap();
+    let seen = seen.lock().unwrap();
+    let ids: Vec<&str> = seen.iter().map(|s| s.0.as_str()).collect();
+    assert_eq!(ids, ["E1ABC", "E2DEF"]);
+    for (_, _, paths) in seen.iter() {
+        assert_eq!(paths, &["/js/app.js", "/video/intro.mp4"]);
+    }
+}
+
+#[tokio::test]
+async fn more_than_3000_paths_are_split_into_requests_of_at_most_3000() {
+    let seen = Seen::default();
+    let rule = recording(&seen, "I1");
+    let summary = handle(&client(&[&rule]), &config("E1ABC", false), &event_with_keys(7500))
+        .await
+        .unwrap();
+    let sizes: Vec<usize> = seen.lock().unwrap().iter().map(|s| s.2.len()).collect();
+    assert_eq!(sizes, [3000, 3000, 1500]);
+    assert_eq!(summary.invalidations.len(), 3);
+}
+
+#[tokio::test]
+async fn a_503_is_retried_by_the_sdk() {
+    let rule = mock!(Client::create_invalidation)
+        .sequence()
+        .http_status(503, None)
+        .times(2)
+        .output(|| created("I1"))
+        .build();
+    let summary = handle(
+        &client(&[&rule]),
+        &config("E1ABC", false),
+        &event("events/s3-put.json"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(rule.num_calls(), 3);
+    assert_eq!(summary.invalidations[0].invalidation_id.as_deref(), Some("I1"));
+}
+
+#[tokio::test]
+async fn throttling_is_retried_by_the_sdk() {
+    let rule = mock!(Client::create_invalidation)
+        .sequence()
+        .http_status(400, Some(error_xml("Throttling", "Rate exceeded")))
+        .output(|| created("I1"))
+        .build();
+    handle(
+        &client(&[&rule]),
+        &config("E1ABC", false),
+        &event("events/s3-put.json"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(rule.num_calls(), 2);
+}
+
+#[tokio::test]
+async fn persistent_throttling_fails_the_invocation_after_five_attempts() {
+    let rule = mock!(Client::create_invalidation)
+        .sequence()
+        .http_status(400, Some(error_xml("Throttling", "Rate exceeded")))
+        .repeatedly()
+        .build();
+    let err = handle(
+        &client(&[&rule]),
+        &config("E1ABC", false),
+        &event("events/s3-put.json"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(rule.num_calls(), 5);
+    let message = err.to_string();
+    assert!(
+        message.contains("did not accept the invalidation for E1ABC after retries"),
+        "{message}"
+    );
+    assert!(message.contains("Throttling"), "{message}");
+    assert_eq!(
+        lambda_runtime::Diagnostic::from(err).error_type,
+        "InvalidationFailed"
+    );
+}
+
+#[tokio::test]
+async fn the_same_event_twice_sends_the_same_caller_reference() {
+    let seen = Seen::default();
+    let rule = recording(&seen, "I1");
+    let client = client(&[&rule]);
+    let config = config("E1ABC", false);
+    let event = event("events/s3-multi-record.json");
+    let first = handle(&client, &config, &event).await.unwrap();
+    let second = handle(&client, &config, &event).await.unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].1, seen[1].1);
+    assert_eq!(
+        first.invalidations[0].caller_reference,
+        second.invalidations[0].caller_reference
+    );
+}
+
+#[tokio::test]
+async fn invalidation_batch_already_exists_is_explained() {
+    let rule = mock!(Client::create_invalidation)
+        .sequence()
+        .http_status(
+            409,
+            Some(error_xml(
+                "InvalidationBatchAlreadyExists",
+                "Batch already exists",
+            )),
+        )
+        .build();
+    let err = handle(
+        &client(&[&rule]),
+        &config("E1ABC", false),
+        &event("events/s3-put.json"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(rule.num_calls(), 1, "a conflict is not retried");
+    let message = err.to_string();
+    assert!(
+        message.contains("already has an invalidation with caller reference s3inv-"),
+        "{message}"
+    );
+    assert!(message.contains("InvalidationBatchAlreadyExists"), "{message}");
+}
+
+#[tokio::test]
+async fn no_such_distribution_names_the_id_and_the_setting() {
+    let rule = mock!(Client::create_invalidation).then_error(|| {
+        CreateInvalidationError::NoSuchDistribution(
+            NoSuchDistribution::builder()
+                .message("The specified distribution does not exist.")
+                .build(),
+        )
+    });
+    let err = handle(
+        &client(&[&rule]),
+        &config("E1ABC", false),
+        &event("events/s3-put.json"),
+    )
+    .await
+    .unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("distribution E1ABC does not exist (NoSuchDistribution)"),
+        "{message}"
+    );
+    assert!(message.contains("DISTRIBUTION_IDS"), "{message}");
+}
+
+#[tokio::test]
+async fn access_denied_says_which_permission_is_missing() {
+    let rule = mock!(Client::create_invalidation).then_error(|| {
+        CreateInvalidationError::AccessDenied(
+            AccessDenied::builder()
+                .message("User is not authorized to perform: cloudfront:CreateInvalidation")
+                .build(),
+        )
+    });
+    let err = handle(
+        &client(&[&rule]),
+        &config("E1ABC", false),
+        &event("events/s3-put.json"),
+    )
+    .await
+    .unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains(
+            "needs cloudfront:CreateInvalidation on arn:aws:cloudfront::<account>:distribution/E1ABC"
+        ),
+        "{message}"
+    );
+    assert!(message.contains("User is not authorized"), "{message}");
+}
+
+#[tokio::test]
+async fn too_many_in_progress_is_not_retried_in_a_loop() {
+    let rule = mock!(Client::create_invalidation)
+        .sequence()
+        .http_status(400, Some(error_xml("TooManyInvalidationsInProgress", "Too many")))
+        .repeatedly()
+        .build();
+    let err = handle(
+        &client(&[&rule]),
+        &config("E1ABC", false),
+        &event("events/s3-put.json"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(rule.num_calls(), 1);
+    assert!(
+        err.to_string().contains("too many invalidations in progress"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn one_failed_distribution_fails_the_invocation_but_keeps_the_other() {
+    let ok = mock!(Client::create_invalidation)
+        .match_requests(|r| r.distribution_id() == Some("E1ABC"))
+        .then_output(|| created("I1"));
+    let missing = mock!(Client::create_invalidation)
+        .match_requests(|r| r.distribution_id() == Some("E2DEF"))
+        .then_error(|| CreateInvalidationError::NoSuchDistribution(NoSuchDistribution::builder().build()));
+    let err = handle(
+        &client(&[&ok, &missing]),
+        &config("E1ABC,E2DEF", false),
+        &event("events/s3-put.json"),
+    )
+    .await
+    .unwrap_err();
+    let HandlerError::Submit { failures, summary } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(failures.len(), 1);
+    assert_eq!(summary.invalidations.len(), 1);
+    assert_eq!(summary.invalidations[0].invalidation_id.as_deref(), Some("I1"));
+    assert!(err.to_string().contains("E2DEF does not exist"), "{err}");
+}
+
+#[tokio::test]
+async fn dry_run_sends_nothing_but_reports_the_plan() {
+    let rule = mock!(Client::create_invalidation).then_output(|| created("I1"));
+    let summary: Summary = handle(
+        &client(&[&rule]),
+        &config("E1ABC", true),
+        &event("events/s3-put.json"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(rule.num_calls(), 0);
+    assert!(summary.dry_run);
+    assert_eq!(summary.invalidations[0].invalidation_id, None);
+    assert_eq!(summary.invalidations[0].paths[0].as_str(), "/css/site.css");
+}
+
+#[tokio::test]
+async fn rejected_records_fail_the_invocation_after_the_good_ones_are_submitted() {
+    let seen = Seen::default();
+    let rule = recording(&seen, "I1");
+    let err = handle(
+        &client(&[&rule]),
+        &config("E1ABC", false),
+        &event("tests/fixtures/bad-records.json"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(seen.lock().unwrap()[0].2, ["/good/one.css", "/good/two.css"]);
+    let message = err.to_string();
+    assert!(
+        message.starts_with("4 record(s) could not be processed"),
+        "{message}"
+    );
+    assert!(
+        message.contains("key \"bad/%G1.css\": record 1: broken percent-escape \"%G1\""),
+        "{message}"
+    );
+    assert_eq!(
+        lambda_runtime::Diagnostic::from(err).error_type,
+        "RecordsRejected"
+    );
+}
+
+#[tokio::test]
+async fn test_event_succeeds_without_a_request() {
+    let rule = mock!(Client::create_invalidation).then_output(|| created("I1"));
+    let summary = handle(
+        &client(&[&rule]),
+        &config("E1ABC", false),
+        &event("events/s3-test-event.json"),
+    )
+    .await
+    .unwrap();
+    assert!(summary.test_event);
+    assert!(summary.invalidations.is_empty());
+    assert_eq!(rule.num_calls(), 0);
+}
