@@ -35,7 +35,7 @@ pub struct Report {
     pub paths: Vec<InvalidationPath>,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum HandlerError {
     #[error(transparent)]
     Event(#[from] EventError),
@@ -56,6 +56,13 @@ pub enum HandlerError {
     Rejected { summary: Summary },
 }
 
+/// The runtime logs a handler's error with `{:?}`: show the readable message.
+impl std::fmt::Debug for HandlerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
 fn join<T: ToString>(items: impl IntoIterator<Item = T>) -> String {
     items
         .into_iter()
@@ -66,6 +73,10 @@ fn join<T: ToString>(items: impl IntoIterator<Item = T>) -> String {
 
 fn to_json(summary: &Summary) -> String {
     serde_json::to_string(summary).unwrap_or_default()
+}
+
+fn or_dash(value: &Option<String>) -> &str {
+    value.as_deref().unwrap_or("-")
 }
 
 fn describe(skipped: &Skipped) -> String {
@@ -84,16 +95,14 @@ pub async fn handle(client: &Client, config: &Config, event: &Value) -> Result<S
             "S3 test event received (sent when a bucket notification is configured); nothing to invalidate"
         );
     }
-    for skipped in &parsed.ignored {
-        info!(bucket = ?skipped.bucket, key = ?skipped.key, "ignored: {}", skipped.reason);
+    let plan = plan::plan(&parsed.changes, config);
+    for skipped in parsed.ignored.iter().chain(&plan.ignored) {
+        let (bucket, key) = (or_dash(&skipped.bucket), or_dash(&skipped.key));
+        info!(bucket, key, "ignored: {}", skipped.reason);
     }
     for skipped in &parsed.rejected {
-        error!(bucket = ?skipped.bucket, key = ?skipped.key, "rejected: {}", skipped.reason);
-    }
-
-    let plan = plan::plan(&parsed.changes, config);
-    for skipped in &plan.ignored {
-        info!(bucket = ?skipped.bucket, key = ?skipped.key, "ignored: {}", skipped.reason);
+        let (bucket, key) = (or_dash(&skipped.bucket), or_dash(&skipped.key));
+        error!(bucket, key, "rejected: {}", skipped.reason);
     }
     let mut summary = Summary {
         test_event: parsed.test_event,
