@@ -5,6 +5,9 @@ use cloudfront_invalidator::{Config, event, plan};
 use serde_json::{Value, json};
 use std::path::Path;
 
+mod support;
+use support::EXPECTED;
+
 fn config(vars: &[(&str, &str)]) -> Config {
     Config::from_lookup(|n| vars.iter().find(|(k, _)| *k == n).map(|(_, v)| v.to_string())).unwrap()
 }
@@ -37,35 +40,6 @@ fn planned(event: &Value, config: &Config) -> (Vec<String>, Vec<String>) {
         .collect();
     (paths, ignored)
 }
-
-const EXPECTED: &[(&str, &[&str], &[&str])] = &[
-    ("s3-put.json", &["/css/site.css"], &[]),
-    ("s3-delete.json", &["/blog/old-post.html"], &[]),
-    ("s3-multi-record.json", &["/js/app.js", "/video/intro.mp4"], &[]),
-    (
-        "s3-special-keys.json",
-        &[
-            "/%7Ealice/profile.html",
-            "/%E6%97%A5%E6%9C%AC%E8%AA%9E/index.html",
-            "/a=b&c;d@e,f.txt",
-            "/data/items%5B2%5D.json",
-            "/docs/annual%20report%202026.pdf",
-            "/faq/why%3F.html",
-            "/img/caf%C3%A9-cr%C3%A8me.jpg",
-            "/lib/c++-primer.html",
-            "/notes/issue%2342.txt",
-            "/sale/50%25-off.html",
-        ],
-        &[],
-    ),
-    (
-        "s3-origin-path.json",
-        &["/media/uploads/avatar.png", "/static/css/app.css"],
-        &[],
-    ),
-    ("s3-lifecycle-transition.json", &[], &["archive/2019/report.pdf"]),
-    ("s3-test-event.json", &[], &[]),
-];
 
 #[test]
 fn every_event_file_plans_its_expected_paths() {

@@ -1,0 +1,292 @@
+//! A local stand-in for the AWS side, shared by the end-to-end tests and the
+//! demo: moto server as CloudFront, cargo-lambda's runtime emulator as the
+//! Lambda service, and the real function binary polling it.
+#![allow(dead_code)]
+
+use aws_sdk_cloudfront::Client;
+use aws_sdk_cloudfront::types::{
+    DefaultCacheBehavior, DistributionConfig, Origin, Origins, S3OriginConfig, ViewerProtocolPolicy,
+};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
+pub const BINARY: &str = env!("CARGO_BIN_EXE_cloudfront-invalidator");
+
+/// Each sample in events/ with the paths it must invalidate (no origin path)
+/// and the keys it must ignore.
+pub const EXPECTED: &[(&str, &[&str], &[&str])] = &[
+    ("s3-put.json", &["/css/site.css"], &[]),
+    ("s3-delete.json", &["/blog/old-post.html"], &[]),
+    ("s3-multi-record.json", &["/js/app.js", "/video/intro.mp4"], &[]),
+    (
+        "s3-special-keys.json",
+        &[
+            "/%7Ealice/profile.html",
+            "/%E6%97%A5%E6%9C%AC%E8%AA%9E/index.html",
+            "/a=b&c;d@e,f.txt",
+            "/data/items%5B2%5D.json",
+            "/docs/annual%20report%202026.pdf",
+            "/faq/why%3F.html",
+            "/img/caf%C3%A9-cr%C3%A8me.jpg",
+            "/lib/c++-primer.html",
+            "/notes/issue%2342.txt",
+            "/sale/50%25-off.html",
+        ],
+        &[],
+    ),
+    (
+        "s3-origin-path.json",
+        &["/media/uploads/avatar.png", "/static/css/app.css"],
+        &[],
+    ),
+    ("s3-lifecycle-transition.json", &[], &["archive/2019/report.pdf"]),
+    ("s3-test-event.json", &[], &[]),
+];
+
+pub fn event_path(file: &str) -> PathBuf {
+    Path::new(MANIFEST_DIR).join("events").join(file)
+}
+
+/// The path of a tool, or a failure that says how to get it: a missing tool
+/// must never turn into a skipped test.
+pub fn require(tool: &str) -> PathBuf {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|dir| dir.join(tool))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "{tool} not found on PATH. Run the tests through `make test` (it installs moto and \
+                 cargo-lambda into .venv), or `make tools` and put .venv/bin on PATH."
+            )
+        })
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_port(port: u16, what: &str, child: &mut Child) {
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited before listening on {port}: {status}");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{what} did not listen on {port} within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Kills the process when dropped, so a failing test leaves nothing behind.
+pub struct Guard(pub Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+static DISTRIBUTIONS: AtomicUsize = AtomicUsize::new(0);
+
+pub struct Stack {
+    pub moto_port: u16,
+    pub runtime_port: u16,
+    pub cloudfront: Client,
+    // Dropped in reverse order of start: function, emulator, moto.
+    function: Option<Guard>,
+    _emulator: Guard,
+    _moto: Guard,
+}
+
+impl Stack {
+    /// Starts moto server and the runtime emulator, each on a free port.
+    pub async fn start() -> Stack {
+        let (moto_bin, lambda_bin) = (require("moto_server"), require("cargo-lambda"));
+        let moto_port = free_port();
+        let mut moto = Command::new(moto_bin)
+            .args(["-H", "127.0.0.1", "-p", &moto_port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        wait_for_port(moto_port, "moto_server", &mut moto);
+
+        let runtime_port = free_port();
+        let mut emulator = Command::new(lambda_bin)
+            .args(["lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1", "-P"])
+            .arg(runtime_port.to_string())
+            .current_dir(MANIFEST_DIR)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start cargo lambda watch");
+        wait_for_port(runtime_port, "cargo lambda watch", &mut emulator);
+
+        let config = aws_sdk_cloudfront::Config::builder()
+            .behavior_version(aws_sdk_cloudfront::config::BehaviorVersion::latest())
+            .region(aws_sdk_cloudfront::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_cloudfront::config::Credentials::for_tests())
+            .endpoint_url(format!("http://127.0.0.1:{moto_port}"))
+            .build();
+        Stack {
+            moto_port,
+            runtime_port,
+            cloudfront: Client::from_conf(config),
+            function: None,
+            _emulator: Guard(emulator),
+            _moto: Guard(moto),
+        }
+    }
+
+    /// Creates a distribution in moto with an S3 origin and returns its ID.
+    pub async fn create_distribution(&self, bucket: &str, origin_path: &str) -> String {
+        let origin = Origin::builder()
+            .id("s3-origin")
+            .domain_name(format!("{bucket}.s3.us-east-1.amazonaws.com"))
+            .origin_path(origin_path)
+            .s3_origin_config(S3OriginConfig::builder().origin_access_identity("").build())
+            .build()
+            .unwrap();
+        let config = DistributionConfig::builder()
+            .caller_reference(format!(
+                "{bucket}{origin_path}#{}",
+                DISTRIBUTIONS.fetch_add(1, Ordering::Relaxed)
+            ))
+            .origins(Origins::builder().quantity(1).items(origin).build().unwrap())
+            .default_cache_behavior(
+                DefaultCacheBehavior::builder()
+                    .target_origin_id("s3-origin")
+                    .viewer_protocol_policy(ViewerProtocolPolicy::RedirectToHttps)
+                    .build()
+                    .unwrap(),
+            )
+            .comment("local stand-in")
+            .enabled(true)
+            .build()
+            .unwrap();
+        let out = self
+            .cloudfront
+            .create_distribution()
+            .distribution_config(config)
+            .send()
+            .await
+            .unwrap();
+        out.distribution().unwrap().id().to_owned()
+    }
+
+    /// Starts the function binary against the emulator and moto, with `env`.
+    pub fn start_function(&mut self, env: &[(&str, &str)]) {
+        let log = std::fs::File::create(self.function_log_path()).unwrap();
+        let child = function_command(self.moto_port, Some(self.runtime_port), env)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start the function binary");
+        self.function = Some(Guard(child));
+    }
+
+    fn function_log_path(&self) -> PathBuf {
+        std::env::temp_dir().join(format!("cloudfront-invalidator-{}.log", self.runtime_port))
+    }
+
+    /// What the function has logged so far.
+    pub fn function_log(&self) -> String {
+        std::fs::read_to_string(self.function_log_path()).unwrap_or_default()
+    }
+
+    /// Invokes the running function through the emulator, as `cargo lambda invoke`.
+    pub fn invoke(&self, data: Payload) -> Output {
+        let mut cmd = Command::new(require("cargo-lambda"));
+        cmd.args([
+            "lambda",
+            "invoke",
+            "_",
+            "--invoke-address",
+            "127.0.0.1",
+            "--invoke-port",
+        ])
+        .arg(self.runtime_port.to_string())
+        .args(["--output-format", "json", "--color", "never"])
+        .current_dir(MANIFEST_DIR);
+        match data {
+            Payload::File(path) => cmd.arg("--data-file").arg(path),
+            Payload::Text(text) => cmd.arg("--data-ascii").arg(text),
+        };
+        cmd.output().expect("run cargo lambda invoke")
+    }
+
+    /// Every invalidation moto holds for a distribution, as (id, paths),
+    /// minus those whose id is in `seen`, which it then records.
+    pub async fn new_invalidations(&self, distribution: &str, seen: &mut Vec<String>) -> Vec<Vec<String>> {
+        let list = self
+            .cloudfront
+            .list_invalidations()
+            .distribution_id(distribution)
+            .send()
+            .await
+            .unwrap();
+        let ids: Vec<String> = list
+            .invalidation_list()
+            .map(|l| l.items().iter().map(|s| s.id().to_owned()).collect())
+            .unwrap_or_default();
+        let fresh: Vec<String> = ids.into_iter().filter(|id| !seen.contains(id)).collect();
+        let mut found = Vec::new();
+        for id in fresh {
+            let got = self
+                .cloudfront
+                .get_invalidation()
+                .distribution_id(distribution)
+                .id(&id)
+                .send()
+                .await
+                .unwrap();
+            let batch = got.invalidation().unwrap().invalidation_batch().unwrap();
+            let mut paths = batch.paths().unwrap().items().to_vec();
+            paths.sort();
+            found.push(paths);
+            seen.push(id);
+        }
+        found
+    }
+}
+
+pub enum Payload<'a> {
+    File(&'a Path),
+    Text(&'a str),
+}
+
+/// The function binary with the environment Lambda would give it, pointed at
+/// moto for CloudFront and (when given) at the emulator's runtime API.
+pub fn function_command(moto_port: u16, runtime_port: Option<u16>, env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(BINARY);
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env(
+            "AWS_ENDPOINT_URL_CLOUDFRONT",
+            format!("http://127.0.0.1:{moto_port}"),
+        );
+    if let Some(port) = runtime_port {
+        cmd.env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{port}/.rt"));
+    }
+    cmd.envs(env.iter().copied());
+    cmd
+}
