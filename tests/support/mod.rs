@@ -14,7 +14,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 pub const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
-pub const BINARY: &str = env!("CARGO_BIN_EXE_cloudfront-invalidator");
+/// Cargo names the binary for integration tests; the demo (an example) runs
+/// after `cargo build` and finds it in the target directory.
+pub fn binary() -> PathBuf {
+    match option_env!("CARGO_BIN_EXE_cloudfront-invalidator") {
+        Some(path) => PathBuf::from(path),
+        None => Path::new(MANIFEST_DIR).join("target/debug/cloudfront-invalidator"),
+    }
+}
 
 /// Each sample in events/ with the paths it must invalidate (no origin path)
 /// and the keys it must ignore.
@@ -271,7 +278,7 @@ pub enum Payload<'a> {
 /// The function binary with the environment Lambda would give it, pointed at
 /// moto for CloudFront and (when given) at the emulator's runtime API.
 pub fn function_command(moto_port: u16, runtime_port: Option<u16>, env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(BINARY);
+    let mut cmd = Command::new(binary());
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("AWS_LAMBDA_FUNCTION_NAME", "_")

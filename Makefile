@@ -1,0 +1,61 @@
+# Every target installs what it needs (pinned, into .venv/) before using it.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+PYTHON ?= python3
+AWS_VENV := .venv/aws
+CHECKOV_VENV := .venv/checkov
+export PATH := $(CURDIR)/$(AWS_VENV)/bin:$(CURDIR)/$(CHECKOV_VENV)/bin:$(PATH)
+# Offline tools still want a region; CloudFront itself is global.
+export AWS_DEFAULT_REGION ?= us-east-1
+export SAM_CLI_TELEMETRY := 0
+export CARGO_TERM_COLOR := never
+
+.PHONY: test tools rust-tools lint unit e2e template demo build clean
+
+## make test: everything CI runs.
+test: tools lint unit template
+
+tools: $(AWS_VENV)/.installed $(CHECKOV_VENV)/.installed rust-tools
+
+$(AWS_VENV)/.installed: tools/requirements.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) is needed to install the AWS stand-ins (Debian: apt-get install python3 python3-venv)"; exit 1; }
+	$(PYTHON) -m venv $(AWS_VENV)
+	$(AWS_VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
+	touch $@
+
+$(CHECKOV_VENV)/.installed: tools/requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements-checkov.txt
+	touch $@
+
+rust-tools:
+	@command -v rustup >/dev/null || { echo "error: rustup is needed (https://rustup.rs)"; exit 1; }
+	rustup component add rustfmt clippy
+	rustup target add aarch64-unknown-linux-gnu
+
+lint: rust-tools
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+
+## Unit, mock and end-to-end tests (the e2e tests need moto and cargo-lambda from .venv/aws).
+unit: tools
+	cargo test --all-targets
+
+template: tools
+	sam validate --lint --template template.yaml
+	cfn-lint template.yaml
+	checkov --quiet --compact --framework cloudformation -f template.yaml
+	sam build --template template.yaml
+
+## make demo: moto as CloudFront, the function under the runtime emulator, every sample event.
+demo: tools
+	cargo build
+	cargo run --quiet --example demo
+
+## The arm64 bundle SAM deploys (.aws-sam/build).
+build: tools
+	sam build --template template.yaml
+
+clean:
+	cargo clean
+	rm -rf .venv .aws-sam
