@@ -44,7 +44,7 @@ unit: tools
 template: tools
 	sam validate --lint --template template.yaml
 	cfn-lint template.yaml
-	checkov --quiet --compact --framework cloudformation -f template.yaml
+	checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
 	sam build --template template.yaml
 
 ## make demo: moto as CloudFront, the function under the runtime emulator, every sample event.
