@@ -4,7 +4,10 @@
 
 #[path = "../tests/support/mod.rs"]
 mod support;
-use support::{EXPECTED, Payload, Stack, event_path};
+use serde_json::Value;
+use support::{CHECKED_ELSEWHERE, EXPECTED, Payload, Stack, event_path};
+
+const SHOWN: usize = 12;
 
 #[tokio::main]
 async fn main() {
@@ -20,11 +23,16 @@ async fn main() {
         stack.runtime_port
     );
 
-    let mut seen = Vec::new();
-    let mut files: Vec<&str> = EXPECTED.iter().map(|(f, ..)| *f).collect();
+    let mut files: Vec<&str> = EXPECTED
+        .iter()
+        .map(|e| e.file)
+        .chain(CHECKED_ELSEWHERE.iter().copied())
+        .collect();
     files.sort();
+    let mut seen = Vec::new();
     for file in files {
         let output = stack.invoke(Payload::File(&event_path(file)));
+        let response: Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
         println!("events/{file}");
         let received = stack.new_invalidations(&distribution, &mut seen).await;
         for paths in &received {
@@ -32,19 +40,29 @@ async fn main() {
                 "  CloudFront received an invalidation of {} path(s):",
                 paths.len()
             );
-            for path in paths {
+            for path in paths.iter().take(SHOWN) {
                 println!("    {path}");
             }
+            if paths.len() > SHOWN {
+                println!("    ... and {} more", paths.len() - SHOWN);
+            }
         }
-        let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
-        if summary["test_event"] == true {
+        if response["test_event"] == true {
             println!("  no invalidation: S3's test event, sent when a notification is configured");
         }
-        for skipped in summary["ignored"].as_array().into_iter().flatten() {
+        for skipped in response["ignored"].as_array().into_iter().flatten() {
+            let reason = skipped["reason"].as_str().unwrap_or("");
+            println!("  no invalidation for {}: {reason}", skipped["key"]);
+        }
+        for failed in response["batchItemFailures"].as_array().into_iter().flatten() {
+            let id = &failed["itemIdentifier"];
             println!(
-                "  no invalidation for {}: {}",
-                skipped["key"],
-                skipped["reason"].as_str().unwrap_or("")
+                "  SQS message {id} reported as failed: it goes back to the queue, then to the dead-letter queue"
+            );
+        }
+        if received.is_empty() && response.get("batchItemFailures").is_some() {
+            println!(
+                "  no invalidation: nothing in this batch changes what CloudFront serves (see the log below)"
             );
         }
         if !output.status.success() {

@@ -23,12 +23,19 @@ pub fn retry_config() -> RetryConfig {
         .with_max_backoff(Duration::from_secs(20))
 }
 
-/// 10 s per attempt and 60 s for the whole call with its retries, well inside
-/// the function's timeout (see template.yaml).
-pub fn timeout_config() -> TimeoutConfig {
+/// One attempt may take 10 s, and a whole call with its retries 60 s, or less
+/// when the invocation's deadline is nearer (see [`submit`]).
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(60);
+/// Kept free before the deadline to report what was not submitted.
+pub const DEADLINE_RESERVE: Duration = Duration::from_secs(2);
+/// A call given less time than this is not started.
+pub const MIN_CALL_TIME: Duration = Duration::from_secs(3);
+
+pub fn timeout_config(operation: Duration) -> TimeoutConfig {
     TimeoutConfig::builder()
-        .operation_attempt_timeout(Duration::from_secs(10))
-        .operation_timeout(Duration::from_secs(60))
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT.min(operation))
+        .operation_timeout(operation)
         .build()
 }
 
@@ -40,7 +47,7 @@ pub async fn client() -> Client {
     let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(region)
         .retry_config(retry_config())
-        .timeout_config(timeout_config())
+        .timeout_config(timeout_config(OPERATION_TIMEOUT))
         .load()
         .await;
     Client::new(&shared)
@@ -84,6 +91,14 @@ pub enum SubmitError {
          (TooManyInvalidationsInProgress: 3,000 paths or 15 wildcards); retry once some complete"
     )]
     TooManyInProgress { distribution: DistributionId },
+    #[error(
+        "not submitted to {distribution}: {left_ms} ms were left before the invocation's deadline, \
+         too little for a CloudFront call; left for the retry"
+    )]
+    DeadlineNear {
+        distribution: DistributionId,
+        left_ms: u128,
+    },
     #[error("CloudFront refused the invalidation for {distribution}: {code}: {message}")]
     Refused {
         distribution: DistributionId,
@@ -97,9 +112,17 @@ pub enum SubmitError {
     },
 }
 
-/// Submits one batch. Retries happen inside the SDK (see [`retry_config`]).
-pub async fn submit(client: &Client, batch: &Batch) -> Result<Submitted, SubmitError> {
+/// Submits one batch. Retries happen inside the SDK (see [`retry_config`]),
+/// within `time_left` (until the invocation's deadline) less a reserve.
+pub async fn submit(client: &Client, batch: &Batch, time_left: Duration) -> Result<Submitted, SubmitError> {
     let distribution = &batch.distribution;
+    let budget = time_left.saturating_sub(DEADLINE_RESERVE).min(OPERATION_TIMEOUT);
+    if budget < MIN_CALL_TIME {
+        return Err(SubmitError::DeadlineNear {
+            distribution: distribution.clone(),
+            left_ms: time_left.as_millis(),
+        });
+    }
     let request = invalidation_batch(batch).map_err(|e| SubmitError::Refused {
         distribution: distribution.clone(),
         code: "InvalidRequest".into(),
@@ -109,6 +132,8 @@ pub async fn submit(client: &Client, batch: &Batch) -> Result<Submitted, SubmitE
         .create_invalidation()
         .distribution_id(distribution.as_str())
         .invalidation_batch(request)
+        .customize()
+        .config_override(aws_sdk_cloudfront::Config::builder().timeout_config(timeout_config(budget)))
         .send()
         .await
         .map_err(|e| classify(e, batch))?;

@@ -5,22 +5,29 @@
 
 use crate::cloudfront::{self, SubmitError};
 use crate::config::{Config, DistributionId};
-use crate::event::{self, EventError, Skipped};
+use crate::event::{self, Envelope, EventError, Skipped};
 use crate::path::InvalidationPath;
 use crate::plan;
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse};
 use aws_sdk_cloudfront::Client;
 use serde::Serialize;
 use serde_json::Value;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tracing::{error, info, warn};
 
 /// What one invocation did, returned as the function's JSON result.
-#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Summary {
+    pub envelope: Envelope,
     pub test_event: bool,
     pub dry_run: bool,
     pub invalidations: Vec<Report>,
     pub ignored: Vec<Skipped>,
     pub rejected: Vec<Skipped>,
+    /// SQS messages reported as failed, to come back after the visibility timeout.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failed_messages: Vec<String>,
 }
 
 /// One CreateInvalidation request, made or (in a dry run) planned.
@@ -88,31 +95,73 @@ fn describe(skipped: &Skipped) -> String {
     )
 }
 
-pub async fn handle(client: &Client, config: &Config, event: &Value) -> Result<Summary, HandlerError> {
-    let parsed = event::parse(event).inspect_err(|e| error!("{e}"))?;
-    if parsed.test_event {
-        info!(
-            "S3 test event received (sent when a bucket notification is configured); nothing to invalidate"
+/// What the function returns: the summary, or for an SQS batch the partial
+/// batch response Lambda expects (the summary then goes to the log).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Response {
+    Summary(Summary),
+    Batch(SqsBatchResponse),
+}
+
+/// Converts the invocation deadline Lambda gives (milliseconds since the Unix
+/// epoch) to an `Instant`. A value that cannot be an epoch time (more than a
+/// day in the past: cargo-lambda's emulator sends the timeout itself, e.g.
+/// 600000) is read as a duration from now, at most Lambda's 15 minutes.
+pub fn deadline_from_epoch_ms(deadline_ms: u64) -> Instant {
+    const LAMBDA_MAX: Duration = Duration::from_secs(15 * 60);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let deadline = Duration::from_millis(deadline_ms);
+    if deadline + Duration::from_secs(24 * 3600) < now {
+        warn!(
+            deadline_ms,
+            "the runtime's deadline is no epoch time; reading it as a duration"
         );
+        return Instant::now() + deadline.min(LAMBDA_MAX);
     }
-    let plan = plan::plan(&parsed.changes, config);
-    for skipped in parsed.ignored.iter().chain(&plan.ignored) {
+    Instant::now() + deadline.saturating_sub(now)
+}
+
+pub async fn handle(
+    client: &Client,
+    config: &Config,
+    event: &Value,
+    deadline: Instant,
+) -> Result<Response, HandlerError> {
+    let incoming = event::parse(event).inspect_err(|e| error!("{e}"))?;
+    let units = &incoming.units;
+    let plan = plan::plan(units, config);
+    let test_event = units.iter().any(|u| u.test_event);
+    if test_event {
+        info!("S3 test event received (sent when a notification is configured); nothing to invalidate");
+    }
+    let ignored: Vec<Skipped> = units
+        .iter()
+        .flat_map(|u| u.ignored.clone())
+        .chain(plan.ignored)
+        .collect();
+    for skipped in &ignored {
         let (bucket, key) = (or_dash(&skipped.bucket), or_dash(&skipped.key));
         info!(bucket, key, "ignored: {}", skipped.reason);
     }
-    for skipped in &parsed.rejected {
+    let rejected: Vec<Skipped> = units.iter().flat_map(|u| u.rejected.clone()).collect();
+    for skipped in &rejected {
         let (bucket, key) = (or_dash(&skipped.bucket), or_dash(&skipped.key));
         error!(bucket, key, "rejected: {}", skipped.reason);
     }
-    let mut summary = Summary {
-        test_event: parsed.test_event,
-        dry_run: config.dry_run,
-        invalidations: Vec::with_capacity(plan.batches.len()),
-        ignored: parsed.ignored.into_iter().chain(plan.ignored).collect(),
-        rejected: parsed.rejected,
-    };
 
+    // Units whose changes were not all submitted: reported, never dropped.
+    let mut failed_units: BTreeSet<usize> = units
+        .iter()
+        .enumerate()
+        .filter(|(_, u)| !u.rejected.is_empty())
+        .map(|(i, _)| i)
+        .collect();
+    let mut invalidations = Vec::with_capacity(plan.batches.len());
     let mut failures = Vec::new();
+    // A distribution at its in-progress limit stays there for minutes: its
+    // other batches of this invocation go back to the queue without a call.
+    let mut saturated: BTreeSet<DistributionId> = BTreeSet::new();
     for batch in plan.batches {
         let mut report = Report {
             distribution: batch.distribution.clone(),
@@ -129,7 +178,14 @@ pub async fn handle(client: &Client, config: &Config, event: &Value) -> Result<S
                 "dry run: would invalidate"
             );
         } else {
-            match cloudfront::submit(client, &batch).await {
+            let result = if saturated.contains(&batch.distribution) {
+                Err(SubmitError::TooManyInProgress {
+                    distribution: batch.distribution.clone(),
+                })
+            } else {
+                cloudfront::submit(client, &batch, deadline.saturating_duration_since(Instant::now())).await
+            };
+            match result {
                 Ok(done) => {
                     info!(
                         distribution = %batch.distribution,
@@ -143,23 +199,74 @@ pub async fn handle(client: &Client, config: &Config, event: &Value) -> Result<S
                 }
                 Err(e) => {
                     error!(distribution = %batch.distribution, paths = batch.paths.len(), "{e}");
+                    if let SubmitError::TooManyInProgress { distribution } = &e {
+                        saturated.insert(distribution.clone());
+                    }
+                    failed_units.extend(&batch.units);
                     failures.push(e);
                     continue;
                 }
             }
         }
         report.paths = batch.paths;
-        summary.invalidations.push(report);
+        invalidations.push(report);
     }
 
-    if !failures.is_empty() {
-        return Err(HandlerError::Submit { failures, summary });
+    let failed_messages: Option<Vec<String>> = failed_units
+        .iter()
+        .map(|&i| units[i].message_id.clone())
+        .collect();
+    let mut summary = Summary {
+        envelope: incoming.envelope,
+        test_event,
+        dry_run: config.dry_run,
+        invalidations,
+        ignored,
+        rejected,
+        failed_messages: Vec::new(),
+    };
+    match (incoming.envelope, failed_messages) {
+        // Per-message reporting needs every failed message's ID; without one
+        // the whole batch fails below and is retried.
+        (Envelope::Sqs, Some(ids)) => {
+            summary.failed_messages = ids;
+            log_batch(&summary, units.len());
+            let mut response = SqsBatchResponse::default();
+            for id in &summary.failed_messages {
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id.clone();
+                response.batch_item_failures.push(failure);
+            }
+            Ok(Response::Batch(response))
+        }
+        _ if !failures.is_empty() => Err(HandlerError::Submit { failures, summary }),
+        _ if !summary.rejected.is_empty() => {
+            warn!(
+                "failing the invocation so the event reaches the dead-letter queue with its rejected records"
+            );
+            Err(HandlerError::Rejected { summary })
+        }
+        _ => Ok(Response::Summary(summary)),
     }
-    if !summary.rejected.is_empty() {
-        warn!("failing the invocation so the event reaches the dead-letter queue with its rejected records");
-        return Err(HandlerError::Rejected { summary });
+}
+
+/// One line for an SQS batch, kept well under CloudWatch's 256 KB per event.
+fn log_batch(summary: &Summary, messages: usize) {
+    const SHOWN: usize = 50;
+    let failed = &summary.failed_messages;
+    let mut shown = failed.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(",");
+    if failed.len() > SHOWN {
+        shown.push_str(&format!(",+{} more", failed.len() - SHOWN));
     }
-    Ok(summary)
+    info!(
+        messages,
+        invalidations = summary.invalidations.len(),
+        paths = summary.invalidations.iter().map(|r| r.paths.len()).sum::<usize>(),
+        ignored = summary.ignored.len(),
+        rejected = summary.rejected.len(),
+        failed_messages = failed.len(),
+        "SQS batch done; messages reported for retry: [{shown}]"
+    );
 }
 
 /// The error type Lambda records (and puts in the dead-letter message) names

@@ -10,4 +10,4 @@ pub mod path;
 pub mod plan;
 
 pub use config::Config;
-pub use handler::{HandlerError, Summary, handle};
+pub use handler::{HandlerError, Response, Summary, deadline_from_epoch_ms, handle};

@@ -1,4 +1,4 @@
-use cloudfront_invalidator::{Config, cloudfront, handle};
+use cloudfront_invalidator::{Config, cloudfront, deadline_from_epoch_ms, handle};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
 use serde_json::Value;
 
@@ -10,7 +10,8 @@ async fn main() -> Result<(), Error> {
     let client = cloudfront::client().await;
     let (client, config) = (&client, &config);
     run(service_fn(move |event: LambdaEvent<Value>| async move {
-        handle(client, config, &event.payload).await
+        let deadline = deadline_from_epoch_ms(event.context.deadline);
+        handle(client, config, &event.payload, deadline).await
     }))
     .await
 }

@@ -6,10 +6,10 @@ use aws_sdk_cloudfront::operation::create_invalidation::{CreateInvalidationError
 use aws_sdk_cloudfront::types::error::{AccessDenied, NoSuchDistribution};
 use aws_sdk_cloudfront::types::{Invalidation, InvalidationBatch};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
-use cloudfront_invalidator::{Config, HandlerError, Summary, cloudfront, handle};
+use cloudfront_invalidator::{Config, HandlerError, Response, Summary, cloudfront};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 fn config(ids: &str, dry_run: bool) -> Config {
     Config::from_lookup(|n| match n {
@@ -22,12 +22,24 @@ fn config(ids: &str, dry_run: bool) -> Config {
 
 /// The production retry policy with the waits shrunk so tests run fast.
 fn client(rules: &[&Rule]) -> Client {
-    mock_client!(aws_sdk_cloudfront, RuleMode::Sequential, rules, |c| c
-        .retry_config(
-            cloudfront::retry_config()
-                .with_initial_backoff(Duration::from_millis(1))
-                .with_max_backoff(Duration::from_millis(2))
-        ))
+    client_with_mode(RuleMode::Sequential, rules)
+}
+
+fn client_with_mode(mode: RuleMode, rules: &[&Rule]) -> Client {
+    mock_client!(aws_sdk_cloudfront, mode, rules, |c| c.retry_config(
+        cloudfront::retry_config()
+            .with_initial_backoff(Duration::from_millis(1))
+            .with_max_backoff(Duration::from_millis(2))
+    ))
+}
+
+/// Runs the handler with plenty of time, expecting a direct (non-SQS) event.
+async fn handle(client: &Client, config: &Config, event: &Value) -> Result<Summary, HandlerError> {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    match cloudfront_invalidator::handle(client, config, event, deadline).await? {
+        Response::Summary(summary) => Ok(summary),
+        other => panic!("expected a summary, got {other:?}"),
+    }
 }
 
 fn event(file: &str) -> Value {
@@ -427,4 +439,160 @@ async fn test_event_succeeds_without_a_request() {
     assert!(summary.test_event);
     assert!(summary.invalidations.is_empty());
     assert_eq!(rule.num_calls(), 0);
+}
+
+/// Runs the handler on an SQS event; returns the message IDs reported as failed.
+async fn handle_sqs(client: &Client, config: &Config, event: &Value, time: Duration) -> Vec<String> {
+    let deadline = Instant::now() + time;
+    match cloudfront_invalidator::handle(client, config, event, deadline)
+        .await
+        .unwrap()
+    {
+        Response::Batch(batch) => batch
+            .batch_item_failures
+            .into_iter()
+            .map(|f| f.item_identifier)
+            .collect(),
+        other => panic!("expected a batch response, got {other:?}"),
+    }
+}
+
+fn message_ids(event: &Value) -> Vec<String> {
+    event["Records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["messageId"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+const PLENTY: Duration = Duration::from_secs(300);
+
+#[tokio::test]
+async fn sqs_poison_message_is_the_only_one_reported() {
+    let seen = Seen::default();
+    let rule = recording(&seen, "I1");
+    let event = event("events/sqs-poison-message.json");
+    let failed = handle_sqs(&client(&[&rule]), &config("E1ABC", false), &event, PLENTY).await;
+    assert_eq!(failed, [message_ids(&event)[1].clone()]);
+    assert_eq!(seen.lock().unwrap()[0].2, ["/js/app.js", "/js/vendor.js"]);
+}
+
+#[tokio::test]
+async fn sqs_batch_merges_all_messages_into_one_request_per_distribution() {
+    let seen = Seen::default();
+    let rule = recording(&seen, "I1");
+    let event = event("events/sqs-collectstatic.json");
+    let failed = handle_sqs(&client(&[&rule]), &config("E1ABC,E2DEF", false), &event, PLENTY).await;
+    assert!(failed.is_empty());
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].2.len(), 263);
+}
+
+#[tokio::test]
+async fn too_many_in_progress_reports_only_the_messages_that_distribution_needed() {
+    let busy = mock!(Client::create_invalidation)
+        .match_requests(|r| r.distribution_id() == Some("E1BUSY"))
+        .sequence()
+        .http_status(400, Some(error_xml("TooManyInvalidationsInProgress", "Too many")))
+        .repeatedly()
+        .build();
+    let seen = Seen::default();
+    let fine = recording(&seen, "I2");
+    let event = event("events/sqs-s3-batch.json");
+    let failed = handle_sqs(
+        &client_with_mode(RuleMode::MatchAny, &[&busy, &fine]),
+        &config("E1BUSY,E2FINE", false),
+        &event,
+        PLENTY,
+    )
+    .await;
+    assert_eq!(failed, message_ids(&event));
+    assert_eq!(
+        busy.num_calls(),
+        1,
+        "TooManyInvalidationsInProgress is not retried in a loop"
+    );
+    assert_eq!(seen.lock().unwrap()[0].0, "E2FINE");
+}
+
+#[tokio::test]
+async fn a_distribution_at_its_limit_is_not_called_again_in_the_same_invocation() {
+    let busy = mock!(Client::create_invalidation)
+        .sequence()
+        .http_status(400, Some(error_xml("TooManyInvalidationsInProgress", "Too many")))
+        .repeatedly()
+        .build();
+    let event = support_batch(3500);
+    let failed = handle_sqs(&client(&[&busy]), &config("E1BUSY", false), &event, PLENTY).await;
+    assert_eq!(failed.len(), 3500);
+    assert_eq!(
+        busy.num_calls(),
+        1,
+        "the second request of 3,000+ paths is not sent"
+    );
+}
+
+#[tokio::test]
+async fn only_the_messages_of_a_failed_request_are_reported() {
+    // 3,500 messages make two requests; the second fails for good.
+    let rule = mock!(Client::create_invalidation)
+        .sequence()
+        .output(|| created("I1"))
+        .http_status(400, Some(error_xml("InvalidArgument", "bad path")))
+        .build();
+    let event = support_batch(3500);
+    let failed = handle_sqs(&client(&[&rule]), &config("E1ABC", false), &event, PLENTY).await;
+    assert_eq!(failed, message_ids(&event)[3000..]);
+}
+
+#[tokio::test]
+async fn near_the_deadline_nothing_is_sent_and_every_message_is_reported() {
+    let rule = mock!(Client::create_invalidation).then_output(|| created("I1"));
+    let event = event("events/sqs-s3-batch.json");
+    let failed = handle_sqs(
+        &client(&[&rule]),
+        &config("E1ABC", false),
+        &event,
+        Duration::from_millis(2500),
+    )
+    .await;
+    assert_eq!(rule.num_calls(), 0);
+    assert_eq!(failed, message_ids(&event));
+}
+
+#[tokio::test]
+async fn a_redelivered_batch_reuses_its_caller_reference() {
+    let seen = Seen::default();
+    let rule = recording(&seen, "I1");
+    let client = client(&[&rule]);
+    let event = event("events/sqs-collectstatic.json");
+    handle_sqs(&client, &config("E1ABC", false), &event, PLENTY).await;
+    let mut redelivered = event.clone();
+    for record in redelivered["Records"].as_array_mut().unwrap() {
+        record["attributes"]["ApproximateReceiveCount"] = json!("2");
+        record["receiptHandle"] = json!("a-new-receipt-handle");
+    }
+    handle_sqs(&client, &config("E1ABC", false), &redelivered, PLENTY).await;
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].1, seen[1].1);
+}
+
+fn support_batch(n: usize) -> Value {
+    let put = event("events/s3-put.json");
+    let records: Vec<Value> = (0..n)
+        .map(|i| {
+            let mut record = put["Records"][0].clone();
+            record["s3"]["object"]["key"] = json!(format!("assets/file-{i:05}.js"));
+            record["s3"]["object"]["sequencer"] = json!(format!("{i:016X}"));
+            json!({
+                "messageId": format!("m-{i:05}"),
+                "body": json!({"Records": [record]}).to_string(),
+                "eventSource": "aws:sqs"
+            })
+        })
+        .collect();
+    json!({ "Records": records })
 }

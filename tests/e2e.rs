@@ -1,12 +1,16 @@
 //! End to end: the real binary under cargo-lambda's runtime emulator, invoked
-//! with the sample events, against moto server as CloudFront. Asserts what
+//! with the sample events, against moto server as CloudFront (with a fault
+//! proxy in front where a test needs CloudFront to misbehave). Asserts what
 //! CloudFront recorded, exactly.
 
 mod support;
 use serde_json::Value;
-use support::{EXPECTED, Payload, Stack, event_path, function_command};
+use std::time::{Duration, Instant};
+use support::fault_proxy::{Fault, FaultProxy, Rule};
+use support::runtime_api::RuntimeApi;
+use support::{EXPECTED, Guard, Payload, Stack, event_path, function_command, sqs_batch};
 
-fn summary(output: &std::process::Output) -> Value {
+fn output_json(output: &std::process::Output) -> Value {
     assert!(
         output.status.success(),
         "invoke failed: {}\n{}",
@@ -14,6 +18,16 @@ fn summary(output: &std::process::Output) -> Value {
         String::from_utf8_lossy(&output.stderr)
     );
     serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// The message IDs a partial batch response reports.
+fn failed_ids(response: &Value) -> Vec<String> {
+    response["batchItemFailures"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a batch response: {response}"))
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 #[tokio::test]
@@ -24,13 +38,13 @@ async fn every_sample_event_invalidates_exactly_its_paths_in_every_distribution(
     stack.start_function(&[("DISTRIBUTION_IDS", &format!("{first},{second}"))]);
     let (mut seen_first, mut seen_second) = (Vec::new(), Vec::new());
 
-    for (file, paths, ignored) in EXPECTED {
-        let output = stack.invoke(Payload::File(&event_path(file)));
-        let summary = summary(&output);
-        let want: Vec<Vec<String>> = if paths.is_empty() {
+    for expect in EXPECTED {
+        let file = expect.file;
+        let response = output_json(&stack.invoke(Payload::File(&event_path(file))));
+        let want: Vec<Vec<String>> = if expect.paths.is_empty() {
             vec![]
         } else {
-            vec![paths.iter().map(|p| p.to_string()).collect()]
+            vec![expect.paths.iter().map(|p| p.to_string()).collect()]
         };
         assert_eq!(
             stack.new_invalidations(&first, &mut seen_first).await,
@@ -42,14 +56,25 @@ async fn every_sample_event_invalidates_exactly_its_paths_in_every_distribution(
             want,
             "{file}"
         );
-        let ignored_keys: Vec<&str> = summary["ignored"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["key"].as_str().unwrap())
-            .collect();
-        assert_eq!(ignored_keys, *ignored, "{file}");
-        assert_eq!(summary["test_event"], *file == "s3-test-event.json", "{file}");
+        if file.starts_with("sqs-") {
+            let event: Value =
+                serde_json::from_str(&std::fs::read_to_string(event_path(file)).unwrap()).unwrap();
+            let want: Vec<&str> = expect
+                .failed_units
+                .iter()
+                .map(|&i| event["Records"][i]["messageId"].as_str().unwrap())
+                .collect();
+            assert_eq!(failed_ids(&response), want, "{file}");
+        } else {
+            let ignored: Vec<&str> = response["ignored"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["key"].as_str().unwrap())
+                .collect();
+            assert_eq!(ignored, expect.ignored, "{file}");
+            assert_eq!(response["test_event"], file == "s3-test-event.json", "{file}");
+        }
     }
     let log = stack.function_log();
     assert!(
@@ -60,11 +85,124 @@ async fn every_sample_event_invalidates_exactly_its_paths_in_every_distribution(
 }
 
 #[tokio::test]
+async fn a_thousand_message_sqs_batch_makes_one_invalidation_per_distribution() {
+    let mut stack = Stack::start().await;
+    let first = stack.create_distribution("example-static-site", "").await;
+    let second = stack.create_distribution("example-static-site", "").await;
+    stack.start_function(&[("DISTRIBUTION_IDS", &format!("{first},{second}"))]);
+    let batch = sqs_batch(1000, "static/css");
+    let response = output_json(&stack.invoke(Payload::Json(&batch)));
+    assert!(failed_ids(&response).is_empty());
+    let want: Vec<String> = (0..1000)
+        .map(|i| format!("/static/css/file-{i:05}.css"))
+        .collect();
+    for id in [&first, &second] {
+        assert_eq!(
+            stack.new_invalidations(id, &mut Vec::new()).await,
+            std::slice::from_ref(&want)
+        );
+    }
+}
+
+#[tokio::test]
+async fn too_many_in_progress_on_one_distribution_reports_only_its_messages() {
+    let mut stack = Stack::start().await;
+    let busy = stack.create_distribution("example-static-site", "").await;
+    let fine = stack.create_distribution("example-static-site", "").await;
+    let proxy = FaultProxy::start(
+        stack.moto_port,
+        vec![Rule {
+            request_line_contains: format!("/distribution/{busy}/invalidation"),
+            fault: Fault::Error {
+                status: 400,
+                code: "TooManyInvalidationsInProgress",
+            },
+        }],
+    );
+    stack.start_function_via(proxy.port, &[("DISTRIBUTION_IDS", &format!("{busy},{fine}"))]);
+    let event_file = event_path("sqs-poison-message.json");
+    let response = output_json(&stack.invoke(Payload::File(&event_file)));
+    let event: Value = serde_json::from_str(&std::fs::read_to_string(&event_file).unwrap()).unwrap();
+    let all: Vec<&str> = (0..3)
+        .map(|i| event["Records"][i]["messageId"].as_str().unwrap())
+        .collect();
+    // The busy distribution needed every good message, and the poison one failed anyway.
+    assert_eq!(failed_ids(&response), all);
+    assert_eq!(
+        stack.new_invalidations(&fine, &mut Vec::new()).await,
+        [["/js/app.js", "/js/vendor.js"]]
+    );
+    assert!(stack.new_invalidations(&busy, &mut Vec::new()).await.is_empty());
+    let calls = proxy
+        .log()
+        .iter()
+        .filter(|l| l.contains("TooManyInvalidationsInProgress"))
+        .count();
+    assert_eq!(calls, 1, "not retried in a loop: {:?}", proxy.log());
+
+    // Once the distribution has room again, the redelivered messages go through.
+    proxy.set_rules(vec![]);
+    let response = output_json(&stack.invoke(Payload::File(&event_file)));
+    assert_eq!(failed_ids(&response), [all[1]]);
+    assert_eq!(
+        stack.new_invalidations(&busy, &mut Vec::new()).await,
+        [["/js/app.js", "/js/vendor.js"]]
+    );
+}
+
+#[tokio::test]
+async fn near_the_deadline_unsubmitted_changes_are_reported_not_lost() {
+    // The invocation has 6 s; CloudFront answers the first distribution only
+    // after 30 s. The function gives up on it in time, does not start the
+    // second, reports every message and answers before its deadline. (Our own
+    // Runtime API: cargo-lambda's emulator sends no real deadline.)
+    let stack = Stack::start().await;
+    let slow = stack.create_distribution("example-static-site", "").await;
+    let second = stack.create_distribution("example-static-site", "").await;
+    let proxy = FaultProxy::start(
+        stack.moto_port,
+        vec![Rule {
+            request_line_contains: format!("/distribution/{slow}/invalidation"),
+            fault: Fault::Delay(Duration::from_secs(30)),
+        }],
+    );
+    let api = RuntimeApi::start();
+    let _function = Guard(
+        function_command(
+            proxy.port,
+            Some(api.address()),
+            &[("DISTRIBUTION_IDS", &format!("{slow},{second}"))],
+        )
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap(),
+    );
+    let event: Value =
+        serde_json::from_str(&std::fs::read_to_string(event_path("sqs-s3-batch.json")).unwrap()).unwrap();
+    let started = Instant::now();
+    let response = api
+        .invoke(&event, Duration::from_secs(6))
+        .expect("a batch response");
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "answered after its deadline"
+    );
+    assert_eq!(failed_ids(&response).len(), 3);
+    assert!(stack.new_invalidations(&second, &mut Vec::new()).await.is_empty());
+    assert_eq!(
+        proxy.log().len(),
+        1,
+        "the second distribution is not called: {:?}",
+        proxy.log()
+    );
+}
+
+#[tokio::test]
 async fn origin_path_maps_keys_and_ignores_the_rest() {
     let mut stack = Stack::start().await;
     let id = stack.create_distribution("example-static-site", "/static").await;
     stack.start_function(&[("DISTRIBUTION_IDS", &id), ("ORIGIN_PATH", "/static")]);
-    let summary = summary(&stack.invoke(Payload::File(&event_path("s3-origin-path.json"))));
+    let summary = output_json(&stack.invoke(Payload::File(&event_path("s3-origin-path.json"))));
     assert_eq!(
         stack.new_invalidations(&id, &mut Vec::new()).await,
         [["/css/app.css"]]
@@ -83,10 +221,10 @@ async fn dry_run_submits_nothing() {
     let mut stack = Stack::start().await;
     let id = stack.create_distribution("example-static-site", "").await;
     stack.start_function(&[("DISTRIBUTION_IDS", &id), ("DRY_RUN", "true")]);
-    for (file, ..) in EXPECTED {
-        summary(&stack.invoke(Payload::File(&event_path(file))));
+    for expect in EXPECTED {
+        output_json(&stack.invoke(Payload::File(&event_path(expect.file))));
     }
-    let summary = summary(&stack.invoke(Payload::File(&event_path("s3-special-keys.json"))));
+    let summary = output_json(&stack.invoke(Payload::File(&event_path("s3-special-keys.json"))));
     assert_eq!(summary["dry_run"], true);
     assert_eq!(summary["invalidations"][0]["paths"].as_array().unwrap().len(), 10);
     assert!(stack.new_invalidations(&id, &mut Vec::new()).await.is_empty());
@@ -130,9 +268,13 @@ async fn unknown_events_and_unknown_distributions_give_clear_errors() {
 
 #[test]
 fn a_bad_setting_stops_the_function_at_init_naming_the_variable() {
-    let output = function_command(1, Some(1), &[("DISTRIBUTION_IDS", "E1,not-an-id")])
-        .output()
-        .unwrap();
+    let output = function_command(
+        1,
+        Some("127.0.0.1:1".into()),
+        &[("DISTRIBUTION_IDS", "E1,not-an-id")],
+    )
+    .output()
+    .unwrap();
     assert!(!output.status.success());
     let text = String::from_utf8_lossy(&output.stdout) + String::from_utf8_lossy(&output.stderr);
     assert!(

@@ -1,12 +1,13 @@
 //! Every sample in events/ parsed and planned, with the exact paths it gives;
 //! and malformed input, which must give clear errors and never panic.
 
-use cloudfront_invalidator::{Config, event, plan};
+use cloudfront_invalidator::event::{self, Envelope, Incoming};
+use cloudfront_invalidator::{Config, plan};
 use serde_json::{Value, json};
 use std::path::Path;
 
 mod support;
-use support::EXPECTED;
+use support::{CHECKED_ELSEWHERE, EXPECTED, MANIFEST_DIR, event_path};
 
 fn config(vars: &[(&str, &str)]) -> Config {
     Config::from_lookup(|n| vars.iter().find(|(k, _)| *k == n).map(|(_, v)| v.to_string())).unwrap()
@@ -17,11 +18,13 @@ fn load(path: &Path) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Paths submitted to each distribution, and keys ignored, for an event file.
-fn planned(event: &Value, config: &Config) -> (Vec<String>, Vec<String>) {
-    let parsed = event::parse(event).unwrap();
-    assert!(parsed.rejected.is_empty(), "{:?}", parsed.rejected);
-    let plan = plan::plan(&parsed.changes, config);
+fn parse(file: &str) -> Incoming {
+    event::parse(&load(&event_path(file))).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+/// Paths submitted to distribution E1, and keys ignored.
+fn planned(incoming: &Incoming, config: &Config) -> (Vec<String>, Vec<String>) {
+    let plan = plan::plan(&incoming.units, config);
     let batches: Vec<_> = plan
         .batches
         .iter()
@@ -32,9 +35,10 @@ fn planned(event: &Value, config: &Config) -> (Vec<String>, Vec<String>) {
         .first()
         .map(|b| b.paths.iter().map(|p| p.to_string()).collect())
         .unwrap_or_default();
-    let ignored = parsed
-        .ignored
+    let ignored = incoming
+        .units
         .iter()
+        .flat_map(|u| &u.ignored)
         .chain(&plan.ignored)
         .filter_map(|s| s.key.clone())
         .collect();
@@ -43,43 +47,102 @@ fn planned(event: &Value, config: &Config) -> (Vec<String>, Vec<String>) {
 
 #[test]
 fn every_event_file_plans_its_expected_paths() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("events");
-    let mut files: Vec<String> = std::fs::read_dir(&dir)
+    let mut files: Vec<String> = std::fs::read_dir(Path::new(MANIFEST_DIR).join("events"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.ends_with(".json"))
         .collect();
     files.sort();
-    let mut listed: Vec<String> = EXPECTED.iter().map(|(f, _, _)| f.to_string()).collect();
+    let mut listed: Vec<String> = EXPECTED
+        .iter()
+        .map(|e| e.file)
+        .chain(CHECKED_ELSEWHERE.iter().copied())
+        .map(String::from)
+        .collect();
     listed.sort();
     assert_eq!(
         files, listed,
-        "every file in events/ needs its expected paths here"
+        "every file in events/ needs its expectations in tests/support/mod.rs"
     );
 
-    let config = config(&[("DISTRIBUTION_IDS", "E1")]);
-    for (file, paths, ignored) in EXPECTED {
-        let (got_paths, got_ignored) = planned(&load(&dir.join(file)), &config);
-        assert_eq!(got_paths, *paths, "{file}");
-        assert_eq!(got_ignored, *ignored, "{file}");
+    let config = config(&[("DISTRIBUTION_IDS", "E1,E2")]);
+    for expect in EXPECTED {
+        let incoming = parse(expect.file);
+        let (paths, ignored) = planned(&incoming, &config);
+        assert_eq!(paths, expect.paths, "{}", expect.file);
+        assert_eq!(ignored, expect.ignored, "{}", expect.file);
+        let failed: Vec<usize> = (0..incoming.units.len())
+            .filter(|&i| !incoming.units[i].rejected.is_empty())
+            .collect();
+        assert_eq!(failed, expect.failed_units, "{}", expect.file);
     }
 }
 
 #[test]
-fn origin_path_event_under_static() {
-    let event = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("events/s3-origin-path.json"));
-    let config = config(&[("DISTRIBUTION_IDS", "E1"), ("ORIGIN_PATH", "/static")]);
-    let (paths, ignored) = planned(&event, &config);
-    assert_eq!(paths, ["/css/app.css"]);
-    assert_eq!(ignored, ["media/uploads/avatar.png"]);
+fn envelopes_are_recognised() {
+    let cases = [
+        ("s3-put.json", Envelope::S3, 1),
+        ("sns-s3.json", Envelope::Sns, 1),
+        ("eventbridge-object-created.json", Envelope::EventBridge, 1),
+        ("sqs-s3-batch.json", Envelope::Sqs, 3),
+        ("sqs-sns-s3.json", Envelope::Sqs, 1),
+        ("sqs-eventbridge.json", Envelope::Sqs, 2),
+        ("sqs-collectstatic.json", Envelope::Sqs, 263),
+    ];
+    for (file, envelope, units) in cases {
+        let incoming = parse(file);
+        assert_eq!(incoming.envelope, envelope, "{file}");
+        assert_eq!(incoming.units.len(), units, "{file}");
+        if envelope == Envelope::Sqs {
+            let mut ids: Vec<&str> = incoming
+                .units
+                .iter()
+                .map(|u| u.message_id.as_deref().unwrap())
+                .collect();
+            ids.sort();
+            ids.dedup();
+            assert_eq!(ids.len(), units, "{file}: SQS message IDs are unique");
+        }
+    }
+    assert!(parse("sqs-test-event.json").units[0].test_event);
+    assert!(parse("s3-test-event.json").units[0].test_event);
 }
 
 #[test]
-fn test_event_is_recognised_and_plans_nothing() {
-    let event = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("events/s3-test-event.json"));
-    let parsed = event::parse(&event).unwrap();
-    assert!(parsed.test_event);
-    assert!(parsed.changes.is_empty());
+fn collectstatic_batch_merges_into_one_request_per_distribution() {
+    let incoming = parse("sqs-collectstatic.json");
+    let keys: Vec<String> = incoming
+        .units
+        .iter()
+        .flat_map(|u| &u.changes)
+        .map(|c| c.key.clone())
+        .collect();
+    assert_eq!(keys.len(), 263);
+    // Django's static tree has plain ASCII names, so each path is "/" + key.
+    let mut want: Vec<String> = keys.iter().map(|k| format!("/{k}")).collect();
+    want.sort();
+    want.dedup();
+    let plan = plan::plan(&incoming.units, &config(&[("DISTRIBUTION_IDS", "E1,E2")]));
+    assert_eq!(plan.batches.len(), 2);
+    for batch in &plan.batches {
+        let paths: Vec<String> = batch.paths.iter().map(|p| p.to_string()).collect();
+        assert_eq!(paths, want);
+        assert_eq!(batch.units.len(), 263);
+    }
+    let (paths, ignored) = planned(
+        &incoming,
+        &config(&[("DISTRIBUTION_IDS", "E1"), ("ORIGIN_PATH", "/static")]),
+    );
+    assert!(ignored.is_empty());
+    assert!(paths.contains(&"/admin/css/base.css".to_string()), "{paths:?}");
+    assert!(paths.contains(&"/staticfiles.json".to_string()));
+}
+
+#[test]
+fn origin_path_event_under_static() {
+    let config = config(&[("DISTRIBUTION_IDS", "E1"), ("ORIGIN_PATH", "/static")]);
+    let (paths, ignored) = planned(&parse("s3-origin-path.json"), &config);
+    assert_eq!(paths, ["/css/app.css"]);
+    assert_eq!(ignored, ["media/uploads/avatar.png"]);
 }
 
 #[test]
@@ -102,6 +165,10 @@ fn unknown_shapes_are_errors_that_show_what_was_received() {
             json!({"Records": [{"eventSource": "aws:dynamodb"}]}),
             "whose Records have eventSource [\"aws:dynamodb\"]",
         ),
+        (
+            json!({"Records": [{"eventSource": "aws:sqs"}, {"x": 1}]}),
+            "eventSource [\"aws:sqs\", (none)]",
+        ),
     ];
     for (event, want) in cases {
         let err = event::parse(&event).unwrap_err().to_string();
@@ -112,11 +179,14 @@ fn unknown_shapes_are_errors_that_show_what_was_received() {
 
 #[test]
 fn bad_records_are_rejected_and_the_others_still_planned() {
-    let event = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad-records.json"));
-    let parsed = event::parse(&event).unwrap();
-    let keys: Vec<&str> = parsed.changes.iter().map(|c| c.key.as_str()).collect();
+    let incoming = event::parse(&load(
+        &Path::new(MANIFEST_DIR).join("tests/fixtures/bad-records.json"),
+    ))
+    .unwrap();
+    let unit = &incoming.units[0];
+    let keys: Vec<&str> = unit.changes.iter().map(|c| c.key.as_str()).collect();
     assert_eq!(keys, ["good/one.css", "good/two.css"]);
-    let reasons: Vec<&str> = parsed.rejected.iter().map(|r| r.reason.as_str()).collect();
+    let reasons: Vec<&str> = unit.rejected.iter().map(|r| r.reason.as_str()).collect();
     assert_eq!(
         reasons,
         [
@@ -126,8 +196,72 @@ fn bad_records_are_rejected_and_the_others_still_planned() {
             "record 5 has eventSource \"aws:sqs\", not \"aws:s3\"",
         ]
     );
-    assert_eq!(parsed.rejected[0].key.as_deref(), Some("bad/%G1.css"));
-    let plan = plan::plan(&parsed.changes, &config(&[("DISTRIBUTION_IDS", "E1")]));
-    let paths: Vec<String> = plan.batches[0].paths.iter().map(|p| p.to_string()).collect();
+    assert_eq!(unit.rejected[0].key.as_deref(), Some("bad/%G1.css"));
+    let (paths, _) = planned(&incoming, &config(&[("DISTRIBUTION_IDS", "E1")]));
     assert_eq!(paths, ["/good/one.css", "/good/two.css"]);
+}
+
+#[test]
+fn bad_sqs_messages_are_rejected_one_by_one() {
+    let good = load(&event_path("s3-put.json")).to_string();
+    let event = json!({"Records": [
+        {"eventSource": "aws:sqs", "messageId": "m0", "body": good},
+        {"eventSource": "aws:sqs", "messageId": "m1", "body": "{\"Records\": 5"},
+        {"eventSource": "aws:sqs", "messageId": "m2", "body": "{\"hello\": \"world\"}"},
+        {"eventSource": "aws:sqs", "messageId": "m3"},
+        {"eventSource": "aws:sqs", "body": good},
+        {"eventSource": "aws:sqs", "messageId": "m5", "body": "{\"Type\":\"Notification\",\"Message\":\"nope\"}"},
+    ]});
+    let incoming = event::parse(&event).unwrap();
+    let reasons: Vec<String> = incoming
+        .units
+        .iter()
+        .map(|u| format!("{:?}", u.rejected.first().map(|r| &r.reason)))
+        .collect();
+    assert_eq!(reasons[0], "None");
+    assert!(
+        reasons[1].contains("SQS message body is not JSON (EOF while parsing"),
+        "{}",
+        reasons[1]
+    );
+    assert!(
+        reasons[2].contains("SQS message body is not an S3 change: an object with keys [\\\"hello\\\"]"),
+        "{}",
+        reasons[2]
+    );
+    assert!(reasons[3].contains("SQS record 3 has no body"), "{}", reasons[3]);
+    assert!(
+        reasons[4].contains("SQS record 4 has no messageId"),
+        "{}",
+        reasons[4]
+    );
+    assert!(reasons[5].contains("SNS message is not JSON"), "{}", reasons[5]);
+    assert_eq!(incoming.units[0].changes.len(), 1);
+}
+
+#[test]
+fn eventbridge_keys_without_plus_or_percent_give_one_path() {
+    let mut event = load(&event_path("eventbridge-object-created.json"));
+    event["detail"]["object"]["key"] = json!("plain/name.css");
+    let (paths, _) = planned(
+        &event::parse(&event).unwrap(),
+        &config(&[("DISTRIBUTION_IDS", "E1")]),
+    );
+    assert_eq!(paths, ["/plain/name.css"]);
+    // A '%' that is no escape can only be literal.
+    event["detail"]["object"]["key"] = json!("100%.html");
+    let (paths, _) = planned(
+        &event::parse(&event).unwrap(),
+        &config(&[("DISTRIBUTION_IDS", "E1")]),
+    );
+    assert_eq!(paths, ["/100%25.html"]);
+    // Other EventBridge S3 events need no invalidation.
+    event["detail-type"] = json!("Object Tags Added");
+    let incoming = event::parse(&event).unwrap();
+    assert!(incoming.units[0].changes.is_empty());
+    assert!(
+        incoming.units[0].ignored[0]
+            .reason
+            .contains("\"Object Tags Added\"")
+    );
 }

@@ -3,6 +3,9 @@
 //! Lambda service, and the real function binary polling it.
 #![allow(dead_code)]
 
+pub mod fault_proxy;
+pub mod runtime_api;
+
 use aws_sdk_cloudfront::Client;
 use aws_sdk_cloudfront::types::{
     DefaultCacheBehavior, DistributionConfig, Origin, Origins, S3OriginConfig, ViewerProtocolPolicy,
@@ -23,13 +26,34 @@ pub fn binary() -> PathBuf {
     }
 }
 
-/// Each sample in events/ with the paths it must invalidate (no origin path)
-/// and the keys it must ignore.
-pub const EXPECTED: &[(&str, &[&str], &[&str])] = &[
-    ("s3-put.json", &["/css/site.css"], &[]),
-    ("s3-delete.json", &["/blog/old-post.html"], &[]),
-    ("s3-multi-record.json", &["/js/app.js", "/video/intro.mp4"], &[]),
-    (
+/// What a sample in events/ must give: the paths invalidated in every
+/// distribution (no origin path), the keys ignored, and the units (SQS
+/// messages) reported as failed.
+pub struct Expect {
+    pub file: &'static str,
+    pub paths: &'static [&'static str],
+    pub ignored: &'static [&'static str],
+    pub failed_units: &'static [usize],
+}
+
+const fn expect(
+    file: &'static str,
+    paths: &'static [&'static str],
+    ignored: &'static [&'static str],
+) -> Expect {
+    Expect {
+        file,
+        paths,
+        ignored,
+        failed_units: &[],
+    }
+}
+
+pub const EXPECTED: &[Expect] = &[
+    expect("s3-put.json", &["/css/site.css"], &[]),
+    expect("s3-delete.json", &["/blog/old-post.html"], &[]),
+    expect("s3-multi-record.json", &["/js/app.js", "/video/intro.mp4"], &[]),
+    expect(
         "s3-special-keys.json",
         &[
             "/%7Ealice/profile.html",
@@ -45,14 +69,39 @@ pub const EXPECTED: &[(&str, &[&str], &[&str])] = &[
         ],
         &[],
     ),
-    (
+    expect(
         "s3-origin-path.json",
         &["/media/uploads/avatar.png", "/static/css/app.css"],
         &[],
     ),
-    ("s3-lifecycle-transition.json", &[], &["archive/2019/report.pdf"]),
-    ("s3-test-event.json", &[], &[]),
+    expect("s3-lifecycle-transition.json", &[], &["archive/2019/report.pdf"]),
+    expect("s3-test-event.json", &[], &[]),
+    expect("sns-s3.json", &["/fonts/inter.woff2"], &[]),
+    // Both readings of a key with '+': EventBridge does not document its encoding.
+    expect(
+        "eventbridge-object-created.json",
+        &["/reports/q3%20summary.pdf", "/reports/q3+summary.pdf"],
+        &[],
+    ),
+    expect("eventbridge-object-deleted.json", &["/old/page.html"], &[]),
+    expect("sqs-s3-batch.json", &["/css/site.css", "/index.html"], &[]),
+    expect("sqs-test-event.json", &[], &[]),
+    expect("sqs-sns-s3.json", &["/blog/2026/11/launch.html"], &[]),
+    expect(
+        "sqs-eventbridge.json",
+        &["/img/logo.svg", "/img/old-logo.svg"],
+        &[],
+    ),
+    Expect {
+        file: "sqs-poison-message.json",
+        paths: &["/js/app.js", "/js/vendor.js"],
+        ignored: &[],
+        failed_units: &[1],
+    },
 ];
+
+/// Samples checked by tests of their own rather than through [`EXPECTED`].
+pub const CHECKED_ELSEWHERE: &[&str] = &["sqs-collectstatic.json"];
 
 pub fn event_path(file: &str) -> PathBuf {
     Path::new(MANIFEST_DIR).join("events").join(file)
@@ -121,6 +170,12 @@ pub struct Stack {
 impl Stack {
     /// Starts moto server and the runtime emulator, each on a free port.
     pub async fn start() -> Stack {
+        Stack::start_with_timeout(None).await
+    }
+
+    /// Like [`Stack::start`], with the function timeout the emulator applies
+    /// (its invocation deadline), in seconds.
+    pub async fn start_with_timeout(timeout_secs: Option<u32>) -> Stack {
         let (moto_bin, lambda_bin) = (require("moto_server"), require("cargo-lambda"));
         let moto_port = free_port();
         let mut moto = Command::new(moto_bin)
@@ -135,6 +190,7 @@ impl Stack {
         let mut emulator = Command::new(lambda_bin)
             .args(["lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1", "-P"])
             .arg(runtime_port.to_string())
+            .args(timeout_secs.map(|t| format!("--timeout={t}")))
             .current_dir(MANIFEST_DIR)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -196,8 +252,15 @@ impl Stack {
 
     /// Starts the function binary against the emulator and moto, with `env`.
     pub fn start_function(&mut self, env: &[(&str, &str)]) {
+        self.start_function_via(self.moto_port, env);
+    }
+
+    /// Starts the function with its CloudFront endpoint on `cloudfront_port`
+    /// (a fault proxy in front of moto).
+    pub fn start_function_via(&mut self, cloudfront_port: u16, env: &[(&str, &str)]) {
         let log = std::fs::File::create(self.function_log_path()).unwrap();
-        let child = function_command(self.moto_port, Some(self.runtime_port), env)
+        let runtime_api = format!("http://127.0.0.1:{}/.rt", self.runtime_port);
+        let child = function_command(cloudfront_port, Some(runtime_api), env)
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
@@ -231,6 +294,13 @@ impl Stack {
         match data {
             Payload::File(path) => cmd.arg("--data-file").arg(path),
             Payload::Text(text) => cmd.arg("--data-ascii").arg(text),
+            // Large events do not fit in one command-line argument (128 KiB).
+            Payload::Json(value) => {
+                let n = PAYLOADS.fetch_add(1, Ordering::Relaxed);
+                let path = std::env::temp_dir().join(format!("invalidator-{}-{n}.json", std::process::id()));
+                std::fs::write(&path, value.to_string()).unwrap();
+                cmd.arg("--data-file").arg(path)
+            }
         };
         cmd.output().expect("run cargo lambda invoke")
     }
@@ -273,11 +343,39 @@ impl Stack {
 pub enum Payload<'a> {
     File(&'a Path),
     Text(&'a str),
+    Json(&'a serde_json::Value),
+}
+
+static PAYLOADS: AtomicUsize = AtomicUsize::new(0);
+
+/// An SQS batch of `n` S3 upload notifications (keys `prefix/file-00000.css`...),
+/// built from the sample put event, each message with its own ID and sequencer.
+pub fn sqs_batch(n: usize, prefix: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(event_path("s3-put.json")).unwrap();
+    let put: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let records: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            let mut record = put["Records"][0].clone();
+            record["s3"]["object"]["key"] = format!("{prefix}/file-{i:05}.css").into();
+            record["s3"]["object"]["sequencer"] = format!("{i:016X}").into();
+            serde_json::json!({
+                "messageId": format!("00000000-0000-4000-8000-{i:012}"),
+                "receiptHandle": format!("handle-{i}"),
+                "body": serde_json::json!({"Records": [record]}).to_string(),
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:changes",
+                "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    serde_json::json!({ "Records": records })
 }
 
 /// The function binary with the environment Lambda would give it, pointed at
-/// moto for CloudFront and (when given) at the emulator's runtime API.
-pub fn function_command(moto_port: u16, runtime_port: Option<u16>, env: &[(&str, &str)]) -> Command {
+/// `cloudfront_port` for CloudFront and (when given) at a Runtime API.
+pub fn function_command(cloudfront_port: u16, runtime_api: Option<String>, env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(binary());
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -289,10 +387,10 @@ pub fn function_command(moto_port: u16, runtime_port: Option<u16>, env: &[(&str,
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env(
             "AWS_ENDPOINT_URL_CLOUDFRONT",
-            format!("http://127.0.0.1:{moto_port}"),
+            format!("http://127.0.0.1:{cloudfront_port}"),
         );
-    if let Some(port) = runtime_port {
-        cmd.env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{port}/.rt"));
+    if let Some(address) = runtime_api {
+        cmd.env("AWS_LAMBDA_RUNTIME_API", address);
     }
     cmd.envs(env.iter().copied());
     cmd
