@@ -10,7 +10,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 export CARGO_TERM_COLOR := never
 
-.PHONY: test tools rust-tools lint unit e2e template demo build clean
+.PHONY: test tools rust-tools lint unit template demo bench build clean
 
 ## make test: everything CI runs.
 test: tools lint unit template
@@ -46,11 +46,18 @@ template: tools
 	cfn-lint template.yaml
 	checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
 	sam build --template template.yaml
+	$(AWS_VENV)/bin/python -m pytest tests/template -q
 
 ## make demo: moto as CloudFront, the function under the runtime emulator, every sample event.
 demo: tools
 	cargo build
 	cargo run --quiet --example demo
+
+## make bench: criterion for the planning code, then whole-process figures (release binary, moto).
+bench: build
+	cargo bench --bench plan -- --noplot
+	cargo build --release
+	INVALIDATOR_BINARY=$(CURDIR)/target/release/cloudfront-invalidator cargo run --release --quiet --example bench
 
 ## The arm64 bundle SAM deploys (.aws-sam/build).
 build: tools
