@@ -17,9 +17,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 pub const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
-/// Cargo names the binary for integration tests; the demo (an example) runs
-/// after `cargo build` and finds it in the target directory.
+/// Cargo names the binary for integration tests; the demo and the bench
+/// (examples) find it in the target directory, or at `INVALIDATOR_BINARY`.
 pub fn binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("INVALIDATOR_BINARY") {
+        return PathBuf::from(path);
+    }
     match option_env!("CARGO_BIN_EXE_cloudfront-invalidator") {
         Some(path) => PathBuf::from(path),
         None => Path::new(MANIFEST_DIR).join("target/debug/cloudfront-invalidator"),
@@ -303,6 +306,54 @@ impl Stack {
             }
         };
         cmd.output().expect("run cargo lambda invoke")
+    }
+
+    /// Every invalidation moto holds for a distribution, with its paths,
+    /// following ListInvalidations' pages.
+    pub async fn all_invalidations(&self, distribution: &str) -> Vec<Vec<String>> {
+        let mut ids = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = self
+                .cloudfront
+                .list_invalidations()
+                .distribution_id(distribution)
+                .max_items(1000)
+                .set_marker(marker.clone())
+                .send()
+                .await
+                .unwrap();
+            let Some(list) = page.invalidation_list() else {
+                break;
+            };
+            ids.extend(list.items().iter().map(|s| s.id().to_owned()));
+            match list.next_marker() {
+                Some(next) if list.is_truncated() && !next.is_empty() => marker = Some(next.to_owned()),
+                _ => break,
+            }
+        }
+        let mut all = Vec::with_capacity(ids.len());
+        for id in ids {
+            let got = self
+                .cloudfront
+                .get_invalidation()
+                .distribution_id(distribution)
+                .id(&id)
+                .send()
+                .await
+                .unwrap();
+            all.push(
+                got.invalidation()
+                    .unwrap()
+                    .invalidation_batch()
+                    .unwrap()
+                    .paths()
+                    .unwrap()
+                    .items()
+                    .to_vec(),
+            );
+        }
+        all
     }
 
     /// Every invalidation moto holds for a distribution, as (id, paths),

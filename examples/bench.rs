@@ -1,0 +1,225 @@
+//! `make bench`: whole-process figures, measured in one run on this machine
+//! against moto server and the release binary, printed as a Markdown table.
+//! The pure planning code has its own criterion bench (benches/plan.rs).
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+use serde_json::{Value, json};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use support::runtime_api::RuntimeApi;
+use support::{Guard, MANIFEST_DIR, Stack, event_path, function_command, sqs_batch};
+
+const BURST: usize = 1000;
+/// Lambda's limit on an invocation's payload.
+const LAMBDA_PAYLOAD_LIMIT: usize = 6 * 1024 * 1024;
+const TIME: Duration = Duration::from_secs(120);
+
+fn start(api: &RuntimeApi, cloudfront_port: u16, env: &[(&str, &str)]) -> Guard {
+    let child = function_command(cloudfront_port, Some(api.address()), env)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the release binary (run `cargo build --release` first)");
+    Guard(child)
+}
+
+fn peak_memory_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn single_upload(put: &Value, i: usize) -> Value {
+    let mut record = put["Records"][0].clone();
+    record["s3"]["object"]["key"] = json!(format!("static/css/file-{i:05}.css"));
+    record["s3"]["object"]["sequencer"] = json!(format!("{i:016X}"));
+    json!({ "Records": [record] })
+}
+
+struct Burst {
+    mode: &'static str,
+    invocations: usize,
+    calls: usize,
+    paths: usize,
+    wall: Duration,
+}
+
+async fn burst(stack: &Stack, mode: &'static str, events: Vec<Value>) -> Burst {
+    let distribution = stack.create_distribution("bench-site", "").await;
+    let api = RuntimeApi::start();
+    let _function = start(&api, stack.moto_port, &[("DISTRIBUTION_IDS", &distribution)]);
+    let started = Instant::now();
+    for event in &events {
+        let outcome = api.invoke(event, TIME);
+        assert!(outcome.is_ok(), "{mode}: {outcome:?}");
+    }
+    let wall = started.elapsed();
+    let invalidations = stack.all_invalidations(&distribution).await;
+    Burst {
+        mode,
+        invocations: events.len(),
+        calls: invalidations.len(),
+        paths: invalidations.iter().map(Vec::len).sum(),
+        wall,
+    }
+}
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values[values.len() / 2]
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let binary = support::binary();
+    let stack = Stack::start().await;
+    let put: Value =
+        serde_json::from_str(&std::fs::read_to_string(event_path("s3-put.json")).unwrap()).unwrap();
+
+    // A burst of 1,000 uploads, delivered the way Lambda delivers them.
+    let direct: Vec<Value> = (0..BURST).map(|i| single_upload(&put, i)).collect();
+    let batches = |size: usize| -> Vec<Value> {
+        let all = sqs_batch(BURST, "static/css");
+        let records = all["Records"].as_array().unwrap();
+        records.chunks(size).map(|c| json!({ "Records": c })).collect()
+    };
+    let bursts = [
+        burst(&stack, "direct (S3 invokes the function per object)", direct).await,
+        burst(&stack, "SQS, batch size 10 (Lambda's default)", batches(10)).await,
+        burst(
+            &stack,
+            "SQS, batch size 1,000 (template default; plus the 60 s batching window)",
+            batches(1000),
+        )
+        .await,
+    ];
+
+    // Cold start: process start to the first poll of the Runtime API.
+    let mut cold = Vec::new();
+    for _ in 0..15 {
+        let api = RuntimeApi::start();
+        let spawned = Instant::now();
+        let _function = start(&api, stack.moto_port, &[("DISTRIBUTION_IDS", "E1ABC")]);
+        while api.first_poll().is_none() {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        cold.push(api.first_poll().unwrap() - spawned);
+    }
+
+    // Big batches: time for the handler without CloudFront (dry run), and
+    // the process's peak memory.
+    // The largest batch whose payload fits Lambda's 6 MB.
+    let message_bytes = sqs_batch(100, "static/css").to_string().len().div_ceil(100);
+    let mut largest = LAMBDA_PAYLOAD_LIMIT / message_bytes;
+    while sqs_batch(largest, "static/css").to_string().len() > LAMBDA_PAYLOAD_LIMIT {
+        largest -= 10;
+    }
+    let mut big = Vec::new();
+    for n in [largest, 10_000] {
+        let event = sqs_batch(n, "static/css");
+        let api = RuntimeApi::start();
+        let function = start(
+            &api,
+            stack.moto_port,
+            &[("DISTRIBUTION_IDS", "E1ABC,E2DEF"), ("DRY_RUN", "true")],
+        );
+        api.invoke(&json!({"Event": "s3:TestEvent"}), TIME).unwrap();
+        let idle = peak_memory_kib(function.0.id());
+        let started = Instant::now();
+        let outcome = api.invoke(&event, TIME);
+        let elapsed = started.elapsed();
+        assert!(outcome.is_ok(), "{outcome:?}");
+        big.push((
+            n,
+            event.to_string().len(),
+            elapsed,
+            idle,
+            peak_memory_kib(function.0.id()),
+        ));
+    }
+
+    let bootstrap = std::path::Path::new(MANIFEST_DIR).join(".aws-sam/build/InvalidatorFunction/bootstrap");
+    let bootstrap_size = std::fs::metadata(&bootstrap).map(|m| m.len());
+
+    println!(
+        "\nMeasured {} on {} ({} cores), binary {}\n",
+        today(),
+        cpu(),
+        cores(),
+        binary.display()
+    );
+    println!(
+        "| burst of {BURST} uploads, delivered as | invocations | CreateInvalidation calls | paths submitted | wall time to last invalidation |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    for b in &bursts {
+        println!(
+            "| {} | {} | {} | {} | {:.2} s |",
+            b.mode,
+            b.invocations,
+            b.calls,
+            b.paths,
+            b.wall.as_secs_f64()
+        );
+    }
+    println!("\n| figure | value |");
+    println!("| --- | ---: |");
+    println!(
+        "| cold start: process start to first Runtime API poll (median of {}, min {:.1} ms, max {:.1} ms) | {:.1} ms |",
+        cold.len(),
+        cold.iter().min().unwrap().as_secs_f64() * 1e3,
+        cold.iter().max().unwrap().as_secs_f64() * 1e3,
+        median(cold.clone()).as_secs_f64() * 1e3
+    );
+    for (n, bytes, elapsed, idle, peak) in &big {
+        let fits = if *bytes <= LAMBDA_PAYLOAD_LIMIT {
+            "fits Lambda's 6 MB"
+        } else {
+            "over Lambda's 6 MB payload limit"
+        };
+        println!(
+            "| {n}-message SQS batch ({:.1} MB, {fits}): handler time without CloudFront (dry run, 2 distributions) | {:.1} ms |",
+            *bytes as f64 / 1048576.0,
+            elapsed.as_secs_f64() * 1e3
+        );
+        println!(
+            "| {n}-message SQS batch: peak memory of the process (idle: {:.1} MiB) | {:.1} MiB |",
+            *idle as f64 / 1024.0,
+            *peak as f64 / 1024.0
+        );
+    }
+    match bootstrap_size {
+        Ok(size) => println!(
+            "| arm64 release `bootstrap` (sam build) | {:.2} MiB ({size} bytes) |",
+            size as f64 / 1048576.0
+        ),
+        Err(_) => println!("| arm64 release `bootstrap` | not built: run `make build` |"),
+    }
+}
+
+fn today() -> String {
+    std::process::Command::new("date")
+        .arg("+%Y-%m-%d")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn cpu() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
