@@ -3,6 +3,7 @@
 //! happened and what to do.
 
 use crate::config::DistributionId;
+use crate::discovery::DistributionOrigins;
 use crate::plan::Batch;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -142,6 +143,54 @@ pub async fn submit(client: &Client, batch: &Batch, time_left: Duration) -> Resu
         invalidation_id: invalidation.map(|i| i.id().to_owned()).unwrap_or_default(),
         status: invalidation.map(|i| i.status().to_owned()).unwrap_or_default(),
     })
+}
+
+/// Every distribution of the account with its origins, following
+/// ListDistributions' pages (for `DISTRIBUTION_IDS=auto`).
+pub async fn list_distributions(client: &Client) -> Result<Vec<DistributionOrigins>, String> {
+    let mut all = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = client
+            .list_distributions()
+            .set_marker(marker.take())
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "ListDistributions failed: {}",
+                    aws_sdk_cloudfront::error::DisplayErrorContext(&e)
+                )
+            })?;
+        let Some(list) = page.distribution_list() else {
+            break;
+        };
+        for summary in list.items() {
+            let Ok(id) = DistributionId::parse(summary.id()) else {
+                continue;
+            };
+            let origins = summary
+                .origins()
+                .map(|o| {
+                    o.items()
+                        .iter()
+                        .map(|o| {
+                            (
+                                o.domain_name().to_owned(),
+                                o.origin_path().unwrap_or("").to_owned(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            all.push(DistributionOrigins { id, origins });
+        }
+        match list.next_marker() {
+            Some(next) if list.is_truncated() && !next.is_empty() => marker = Some(next.to_owned()),
+            _ => break,
+        }
+    }
+    Ok(all)
 }
 
 fn invalidation_batch(batch: &Batch) -> Result<InvalidationBatch, aws_sdk_cloudfront::error::BuildError> {

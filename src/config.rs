@@ -2,6 +2,7 @@
 //! validated there, so a bad value stops the function at init with a message
 //! naming the variable instead of failing every invocation later.
 
+use crate::filter::Glob;
 use std::fmt;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -91,11 +92,51 @@ impl fmt::Display for OriginPath {
     }
 }
 
+/// A distribution to invalidate, with the origin path through which it
+/// serves the bucket. A distribution with several origins on the bucket is
+/// several targets with one ID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub id: DistributionId,
+    pub origin: Option<OriginPath>,
+}
+
+impl Target {
+    /// The part of `key` this target serves (see [`OriginPath::strip`]).
+    pub fn relative<'k>(&self, key: &'k str) -> Option<&'k str> {
+        match &self.origin {
+            None => Some(key),
+            Some(origin) => origin.strip(key),
+        }
+    }
+}
+
+/// Which distributions serve the changed objects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Distributions {
+    /// Listed in `DISTRIBUTION_IDS`; every change goes to each.
+    Listed(Vec<Target>),
+    /// `DISTRIBUTION_IDS=auto`: found per bucket from the distributions'
+    /// S3 origins (see `discovery`).
+    Auto,
+}
+
+/// Default for `MAX_PATHS`: at most this many paths per distribution per
+/// invocation; beyond, directories become wildcards (see `budget`).
+pub const DEFAULT_MAX_PATHS: usize = 100;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    pub distributions: Vec<DistributionId>,
-    pub origin_path: Option<OriginPath>,
+    pub distributions: Distributions,
     pub dry_run: bool,
+    /// `INDEX_DOCUMENT` (default `index.html`): a change to `dir/<it>` also
+    /// invalidates `/dir/` and `/dir`, and at the root `/`. `None`: off.
+    pub index_document: Option<String>,
+    pub include: Vec<Glob>,
+    pub exclude: Vec<Glob>,
+    pub skip_hashed_names: bool,
+    /// `MAX_PATHS`: 0 means no budget.
+    pub max_paths: usize,
 }
 
 impl Config {
@@ -105,40 +146,93 @@ impl Config {
 
     /// Reads the settings through `lookup` (the environment, or a table in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        const IDS: &str = "DISTRIBUTION_IDS";
-        let raw_ids = lookup(IDS).unwrap_or_default();
-        let mut distributions = Vec::new();
-        for part in raw_ids.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let id = DistributionId::parse(part).map_err(|e| ConfigError::new(IDS, e, &raw_ids))?;
-            if !distributions.contains(&id) {
-                distributions.push(id);
-            }
-        }
-        if distributions.is_empty() {
-            return Err(ConfigError::new(
-                IDS,
-                "required: one or more CloudFront distribution IDs, comma-separated",
-                &raw_ids,
-            ));
-        }
+        let get = |name: &str| lookup(name).unwrap_or_default();
 
         const ORIGIN: &str = "ORIGIN_PATH";
-        let raw_origin = lookup(ORIGIN).unwrap_or_default();
-        let origin_path =
+        let raw_origin = get(ORIGIN);
+        let default_origin =
             OriginPath::parse(raw_origin.trim()).map_err(|e| ConfigError::new(ORIGIN, e, &raw_origin))?;
 
-        const DRY: &str = "DRY_RUN";
-        let raw_dry = lookup(DRY).unwrap_or_default();
-        let dry_run = match raw_dry.trim().to_ascii_lowercase().as_str() {
-            "" | "false" | "0" | "no" => false,
-            "true" | "1" | "yes" => true,
-            _ => return Err(ConfigError::new(DRY, "expected true or false", &raw_dry)),
+        const IDS: &str = "DISTRIBUTION_IDS";
+        let raw_ids = get(IDS);
+        let distributions = if raw_ids.trim().eq_ignore_ascii_case("auto") {
+            Distributions::Auto
+        } else {
+            let mut targets: Vec<Target> = Vec::new();
+            for entry in raw_ids.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                let (id, origin) = match entry.split_once('=') {
+                    Some((id, origin)) => (
+                        id.trim(),
+                        OriginPath::parse(origin.trim())
+                            .map_err(|e| ConfigError::new(IDS, format!("in {entry:?}: {e}"), &raw_ids))?,
+                    ),
+                    None => (entry, default_origin.clone()),
+                };
+                let id = DistributionId::parse(id).map_err(|e| ConfigError::new(IDS, e, &raw_ids))?;
+                if targets.iter().any(|t| t.id == id) {
+                    return Err(ConfigError::new(IDS, format!("{id} is listed twice"), &raw_ids));
+                }
+                targets.push(Target { id, origin });
+            }
+            if targets.is_empty() {
+                return Err(ConfigError::new(
+                    IDS,
+                    "required: CloudFront distribution IDs, comma-separated, each optionally \
+                     with its origin path (E1ABC,E2DEF=/static), or auto",
+                    &raw_ids,
+                ));
+            }
+            Distributions::Listed(targets)
+        };
+
+        let flag = |name: &'static str| -> Result<bool, ConfigError> {
+            let raw = get(name);
+            match raw.trim().to_ascii_lowercase().as_str() {
+                "" | "false" | "0" | "no" => Ok(false),
+                "true" | "1" | "yes" => Ok(true),
+                _ => Err(ConfigError::new(name, "expected true or false", &raw)),
+            }
+        };
+        let globs = |name: &'static str| -> Result<Vec<Glob>, ConfigError> {
+            let raw = get(name);
+            raw.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| Glob::parse(p).map_err(|e| ConfigError::new(name, e, &raw)))
+                .collect()
+        };
+
+        const INDEX: &str = "INDEX_DOCUMENT";
+        let index_document = match lookup(INDEX) {
+            None => Some("index.html".to_owned()),
+            Some(raw) if raw.trim().is_empty() => None,
+            Some(raw) if raw.contains('/') || raw.contains('*') => {
+                return Err(ConfigError::new(
+                    INDEX,
+                    "a file name such as index.html, or empty to turn it off",
+                    &raw,
+                ));
+            }
+            Some(raw) => Some(raw.trim().to_owned()),
+        };
+
+        const MAX: &str = "MAX_PATHS";
+        let raw_max = get(MAX);
+        let max_paths = match raw_max.trim() {
+            "" => DEFAULT_MAX_PATHS,
+            n => n
+                .parse()
+                .map_err(|_| ConfigError::new(MAX, "a whole number of paths, 0 for no budget", &raw_max))?,
         };
 
         Ok(Config {
             distributions,
-            origin_path,
-            dry_run,
+            dry_run: flag("DRY_RUN")?,
+            index_document,
+            include: globs("INCLUDE")?,
+            exclude: globs("EXCLUDE")?,
+            skip_hashed_names: flag("SKIP_HASHED_NAMES")?,
+            max_paths,
         })
     }
 }
@@ -151,27 +245,62 @@ mod tests {
         Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
     }
 
+    fn targets(c: &Config) -> Vec<(String, String)> {
+        let Distributions::Listed(targets) = &c.distributions else {
+            panic!("not listed")
+        };
+        targets
+            .iter()
+            .map(|t| {
+                (
+                    t.id.to_string(),
+                    t.origin.as_ref().map(ToString::to_string).unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
     #[test]
-    fn reads_ids_origin_and_dry_run() {
+    fn reads_every_setting() {
         let c = config(&[
-            ("DISTRIBUTION_IDS", " E1ABC , E2DEF,E1ABC "),
-            ("ORIGIN_PATH", "/static/"),
+            ("DISTRIBUTION_IDS", " E1ABC , E2DEF=/static/,E3GHI=/"),
+            ("ORIGIN_PATH", "/site"),
             ("DRY_RUN", "TRUE"),
+            ("INDEX_DOCUMENT", "default.htm"),
+            ("INCLUDE", "static/**, media/**"),
+            ("EXCLUDE", "**/*.map"),
+            ("SKIP_HASHED_NAMES", "yes"),
+            ("MAX_PATHS", "250"),
         ])
         .unwrap();
-        let ids: Vec<_> = c.distributions.iter().map(DistributionId::as_str).collect();
-        assert_eq!(ids, ["E1ABC", "E2DEF"]);
-        assert_eq!(c.origin_path.as_ref().unwrap().to_string(), "/static");
-        assert!(c.dry_run);
+        let want = [("E1ABC", "/site"), ("E2DEF", "/static"), ("E3GHI", "")];
+        let want: Vec<(String, String)> = want.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        assert_eq!(targets(&c), want);
+        assert!(c.dry_run && c.skip_hashed_names);
+        assert_eq!(c.index_document.as_deref(), Some("default.htm"));
+        assert_eq!(c.include.len(), 2);
+        assert_eq!(c.exclude[0].to_string(), "**/*.map");
+        assert_eq!(c.max_paths, 250);
     }
 
     #[test]
     fn defaults() {
         let c = config(&[("DISTRIBUTION_IDS", "E1ABC")]).unwrap();
-        assert_eq!(c.origin_path, None);
-        assert!(!c.dry_run);
-        let c = config(&[("DISTRIBUTION_IDS", "E1ABC"), ("ORIGIN_PATH", "/")]).unwrap();
-        assert_eq!(c.origin_path, None);
+        assert_eq!(targets(&c), [("E1ABC".to_string(), String::new())]);
+        assert!(!c.dry_run && !c.skip_hashed_names);
+        assert_eq!(c.index_document.as_deref(), Some("index.html"));
+        assert!(c.include.is_empty() && c.exclude.is_empty());
+        assert_eq!(c.max_paths, DEFAULT_MAX_PATHS);
+        let c = config(&[
+            ("DISTRIBUTION_IDS", "E1ABC"),
+            ("INDEX_DOCUMENT", ""),
+            ("MAX_PATHS", "0"),
+        ])
+        .unwrap();
+        assert_eq!(c.index_document, None);
+        assert_eq!(c.max_paths, 0);
+        let c = config(&[("DISTRIBUTION_IDS", "auto")]).unwrap();
+        assert_eq!(c.distributions, Distributions::Auto);
     }
 
     #[test]
@@ -188,6 +317,15 @@ mod tests {
             "{e}"
         );
 
+        let e = config(&[("DISTRIBUTION_IDS", "E1ABC,E1ABC=/x")]).unwrap_err();
+        assert!(e.to_string().contains("E1ABC is listed twice"), "{e}");
+        let e = config(&[("DISTRIBUTION_IDS", "E1ABC=static")]).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("in \"E1ABC=static\": an origin path starts with '/'"),
+            "{e}"
+        );
+
         for bad in ["static", "/a//b", "/a/*"] {
             let e = config(&[("DISTRIBUTION_IDS", "E1"), ("ORIGIN_PATH", bad)]).unwrap_err();
             assert_eq!(e.variable, "ORIGIN_PATH", "{bad}");
@@ -199,6 +337,14 @@ mod tests {
             e.to_string(),
             "DRY_RUN: expected true or false (received \"maybe\")"
         );
+        let e = config(&[("DISTRIBUTION_IDS", "E1"), ("MAX_PATHS", "lots")]).unwrap_err();
+        assert_eq!(e.variable, "MAX_PATHS");
+        let e = config(&[("DISTRIBUTION_IDS", "E1"), ("EXCLUDE", "a/***/b")]).unwrap_err();
+        assert_eq!(e.variable, "EXCLUDE");
+        let e = config(&[("DISTRIBUTION_IDS", "E1"), ("INDEX_DOCUMENT", "docs/index.html")]).unwrap_err();
+        assert_eq!(e.variable, "INDEX_DOCUMENT");
+        let e = config(&[("DISTRIBUTION_IDS", "E1"), ("SKIP_HASHED_NAMES", "sometimes")]).unwrap_err();
+        assert_eq!(e.variable, "SKIP_HASHED_NAMES");
     }
 
     #[test]

@@ -4,16 +4,19 @@
 //! the dead-letter queue.
 
 use crate::cloudfront::{self, SubmitError};
-use crate::config::{Config, DistributionId};
-use crate::event::{self, Envelope, EventError, Skipped};
+use crate::config::{Config, DistributionId, Distributions, Target};
+use crate::discovery::{self, DistributionOrigins};
+use crate::event::{self, Envelope, EventError, Incoming, Skipped};
 use crate::path::InvalidationPath;
 use crate::plan;
+use crate::plan::{Plan, Stats, Targets};
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse};
 use aws_sdk_cloudfront::Client;
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::OnceCell;
 use tracing::{error, info, warn};
 
 /// What one invocation did, returned as the function's JSON result.
@@ -22,6 +25,9 @@ pub struct Summary {
     pub envelope: Envelope,
     pub test_event: bool,
     pub dry_run: bool,
+    /// Per distribution: changes seen, paths requested, paths submitted
+    /// (billed), wildcards used.
+    pub distributions: Vec<Stats>,
     pub invalidations: Vec<Report>,
     pub ignored: Vec<Skipped>,
     pub rejected: Vec<Skipped>,
@@ -46,6 +52,11 @@ pub struct Report {
 pub enum HandlerError {
     #[error(transparent)]
     Event(#[from] EventError),
+    #[error(
+        "DISTRIBUTION_IDS=auto needs the account's distributions, and listing them failed \
+         (the role needs cloudfront:ListDistributions): {0}"
+    )]
+    Discovery(String),
     #[error(
         "{} invalidation request(s) failed: {}. Accepted ones are in the summary; a retry reuses \
          their caller references, so CloudFront does not bill them twice. Summary: {}",
@@ -122,15 +133,81 @@ pub fn deadline_from_epoch_ms(deadline_ms: u64) -> Instant {
     Instant::now() + deadline.saturating_sub(now)
 }
 
-pub async fn handle(
+/// The function's state for the life of the execution environment.
+pub struct Invalidator {
+    client: Client,
+    config: Config,
+    /// `DISTRIBUTION_IDS=auto`: the account's distributions, listed once.
+    discovered: OnceCell<Vec<DistributionOrigins>>,
+}
+
+impl Invalidator {
+    pub fn new(client: Client, config: Config) -> Self {
+        Invalidator {
+            client,
+            config,
+            discovered: OnceCell::new(),
+        }
+    }
+
+    pub async fn handle(&self, event: &Value, deadline: Instant) -> Result<Response, HandlerError> {
+        let incoming = event::parse(event).inspect_err(|e| error!("{e}"))?;
+        let plan = match &self.config.distributions {
+            Distributions::Listed(targets) => {
+                plan::plan(&incoming.units, &self.config, &Targets::Same(targets))
+            }
+            Distributions::Auto => {
+                let listed = self
+                    .discovered
+                    .get_or_try_init(|| async {
+                        let listed = cloudfront::list_distributions(&self.client).await?;
+                        info!(
+                            distributions = listed.len(),
+                            "listed the account's distributions for discovery"
+                        );
+                        Ok::<_, String>(listed)
+                    })
+                    .await
+                    .map_err(|e| HandlerError::Discovery(e.clone()))
+                    .inspect_err(|e| error!("{e}"))?;
+                let buckets: BTreeSet<&str> = incoming
+                    .units
+                    .iter()
+                    .flat_map(|u| &u.changes)
+                    .map(|c| c.bucket.as_str())
+                    .collect();
+                let by_bucket: BTreeMap<String, Vec<Target>> = buckets
+                    .into_iter()
+                    .map(|b| (b.to_owned(), discovery::targets_for(b, listed)))
+                    .collect();
+                for (bucket, targets) in &by_bucket {
+                    let found: Vec<String> = targets
+                        .iter()
+                        .map(|t| {
+                            format!(
+                                "{}{}",
+                                t.id,
+                                t.origin.as_ref().map(|o| format!("={o}")).unwrap_or_default()
+                            )
+                        })
+                        .collect();
+                    info!(bucket, "distributions serving the bucket: [{}]", found.join(", "));
+                }
+                plan::plan(&incoming.units, &self.config, &Targets::ByBucket(&by_bucket))
+            }
+        };
+        handle_planned(&self.client, &self.config, incoming, plan, deadline).await
+    }
+}
+
+async fn handle_planned(
     client: &Client,
     config: &Config,
-    event: &Value,
+    incoming: Incoming,
+    plan: Plan,
     deadline: Instant,
 ) -> Result<Response, HandlerError> {
-    let incoming = event::parse(event).inspect_err(|e| error!("{e}"))?;
     let units = &incoming.units;
-    let plan = plan::plan(units, config);
     let test_event = units.iter().any(|u| u.test_event);
     if test_event {
         info!("S3 test event received (sent when a notification is configured); nothing to invalidate");
@@ -148,6 +225,17 @@ pub async fn handle(
     for skipped in &rejected {
         let (bucket, key) = (or_dash(&skipped.bucket), or_dash(&skipped.key));
         error!(bucket, key, "rejected: {}", skipped.reason);
+    }
+
+    for stats in &plan.stats {
+        info!(
+            distribution = %stats.distribution,
+            changes = stats.changes,
+            paths_requested = stats.paths_requested,
+            paths_submitted = stats.paths_submitted,
+            wildcards = stats.wildcards,
+            "planned"
+        );
     }
 
     // Units whose changes were not all submitted: reported, never dropped.
@@ -220,6 +308,7 @@ pub async fn handle(
         envelope: incoming.envelope,
         test_event,
         dry_run: config.dry_run,
+        distributions: plan.stats,
         invalidations,
         ignored,
         rejected,
@@ -275,6 +364,7 @@ impl From<HandlerError> for lambda_runtime::Diagnostic {
     fn from(e: HandlerError) -> Self {
         let error_type = match &e {
             HandlerError::Event(_) => "UnrecognisedEvent",
+            HandlerError::Discovery(_) => "DiscoveryFailed",
             HandlerError::Submit { .. } => "InvalidationFailed",
             HandlerError::Rejected { .. } => "RecordsRejected",
         };

@@ -2,12 +2,15 @@
 //! Data flows one way: `event` (JSON to changes) -> `path` (key to path) ->
 //! `plan` (per-distribution batches) -> `cloudfront` (submit) -> `handler`.
 
+pub mod budget;
 pub mod cloudfront;
 pub mod config;
+pub mod discovery;
 pub mod event;
+pub mod filter;
 pub mod handler;
 pub mod path;
 pub mod plan;
 
 pub use config::Config;
-pub use handler::{HandlerError, Response, Summary, deadline_from_epoch_ms, handle};
+pub use handler::{HandlerError, Invalidator, Response, Summary, deadline_from_epoch_ms};

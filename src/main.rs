@@ -1,4 +1,4 @@
-use cloudfront_invalidator::{Config, cloudfront, deadline_from_epoch_ms, handle};
+use cloudfront_invalidator::{Config, Invalidator, cloudfront, deadline_from_epoch_ms};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
 use serde_json::Value;
 
@@ -7,11 +7,11 @@ async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     // A bad setting stops the function at init, naming the variable.
     let config = Config::from_env().inspect_err(|e| tracing::error!("configuration: {e}"))?;
-    let client = cloudfront::client().await;
-    let (client, config) = (&client, &config);
+    let invalidator = Invalidator::new(cloudfront::client().await, config);
+    let invalidator = &invalidator;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = deadline_from_epoch_ms(event.context.deadline);
-        handle(client, config, &event.payload, deadline).await
+        invalidator.handle(&event.payload, deadline).await
     }))
     .await
 }

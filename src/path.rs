@@ -117,6 +117,13 @@ impl InvalidationPath {
         InvalidationPath(path)
     }
 
+    /// The wildcard over everything under an already encoded directory path
+    /// that starts and ends with `/` (`/static/css/` gives `/static/css/*`).
+    pub fn wildcard_for_directory(directory: &str) -> Self {
+        debug_assert!(directory.starts_with('/') && directory.ends_with('/'));
+        InvalidationPath(format!("{directory}*"))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

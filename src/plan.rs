@@ -1,10 +1,14 @@
-//! Changes to per-distribution invalidation batches: map keys through the
-//! origin path, deduplicate and sort the paths, split them at CloudFront's
-//! per-request limit, and derive a caller reference that is the same when the
-//! same event is delivered again. Pure: no I/O.
+//! Changes to per-distribution invalidation batches: filter the keys, map
+//! them through each distribution's origin path, expand index documents,
+//! deduplicate and sort the paths, keep them within the wildcard budget,
+//! split them at CloudFront's per-request limit, and derive a caller
+//! reference that is the same when the same event is delivered again.
+//! Pure: no I/O.
 
-use crate::config::{Config, DistributionId};
-use crate::event::{Skipped, Unit};
+use crate::budget::{self, Needs};
+use crate::config::{Config, DistributionId, Target};
+use crate::event::{Change, Skipped, Unit};
+use crate::filter;
 use crate::path::InvalidationPath;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -21,56 +25,99 @@ pub struct Batch {
     pub paths: Vec<InvalidationPath>,
     /// Indices of the units (SQS messages) whose changes need these paths:
     /// the ones to report when this request fails.
+    #[serde(skip)]
     pub units: BTreeSet<usize>,
+}
+
+/// What the plan does for one distribution, for the response and the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    pub distribution: DistributionId,
+    /// Changes this distribution serves.
+    pub changes: usize,
+    /// Distinct paths those changes need (with index-document forms).
+    pub paths_requested: usize,
+    /// Paths submitted, each billed: fewer than requested when the budget
+    /// replaced groups by wildcards.
+    pub paths_submitted: usize,
+    pub wildcards: usize,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Plan {
     pub batches: Vec<Batch>,
-    /// Changes no distribution serves (outside the origin path).
+    pub stats: Vec<Stats>,
+    /// Changes left out: filtered, or served by no distribution.
     pub ignored: Vec<Skipped>,
+}
+
+/// Which distributions serve a change's bucket.
+pub enum Targets<'a> {
+    /// The same for every bucket (`DISTRIBUTION_IDS` lists them).
+    Same(&'a [Target]),
+    /// Found per bucket (`DISTRIBUTION_IDS=auto`).
+    ByBucket(&'a BTreeMap<String, Vec<Target>>),
+}
+
+impl Targets<'_> {
+    fn for_bucket(&self, bucket: &str) -> &[Target] {
+        match self {
+            Targets::Same(targets) => targets,
+            Targets::ByBucket(map) => map.get(bucket).map(Vec::as_slice).unwrap_or_default(),
+        }
+    }
 }
 
 /// Plans the invalidations for every change of every unit: per distribution,
 /// one request per 3,000 distinct paths, however many units carried them.
-pub fn plan(units: &[Unit], config: &Config) -> Plan {
-    let mut needed_by: BTreeMap<InvalidationPath, BTreeSet<usize>> = BTreeMap::new();
+pub fn plan(units: &[Unit], config: &Config, targets: &Targets) -> Plan {
+    // In the order distributions are configured (or found), for requests
+    // made in that order.
+    let mut per_distribution: Vec<(DistributionId, usize, Needs)> = Vec::new();
     let mut ignored = Vec::new();
-    for (index, change) in units
+    let changes = units
         .iter()
         .enumerate()
-        .flat_map(|(i, u)| u.changes.iter().map(move |c| (i, c)))
-    {
-        let relative = match &config.origin_path {
-            None => Some(change.key.as_str()),
-            Some(origin) => origin.strip(&change.key),
+        .flat_map(|(i, u)| u.changes.iter().map(move |c| (i, c)));
+    for (unit, change) in changes {
+        let skip = |reason: String| Skipped {
+            bucket: Some(change.bucket.clone()),
+            key: Some(change.key.clone()),
+            reason,
         };
-        match relative {
-            Some(relative) => {
-                needed_by
-                    .entry(InvalidationPath::for_key(relative))
-                    .or_default()
-                    .insert(index);
-            }
-            None => ignored.push(Skipped {
-                bucket: Some(change.bucket.clone()),
-                key: Some(change.key.clone()),
-                reason: format!(
-                    "outside the origin path {}, so no distribution serves it",
-                    config
-                        .origin_path
-                        .as_ref()
-                        .map(ToString::to_string)
-                        .unwrap_or_default()
-                ),
-            }),
+        if let Some(reason) = filter::skip_reason(
+            &change.key,
+            &config.include,
+            &config.exclude,
+            config.skip_hashed_names,
+        ) {
+            ignored.push(skip(reason));
+            continue;
         }
-    }
-    if needed_by.is_empty() {
-        return Plan {
-            batches: Vec::new(),
-            ignored,
-        };
+        let serving = targets.for_bucket(&change.bucket);
+        let mut served_by: BTreeSet<&DistributionId> = BTreeSet::new();
+        for target in serving {
+            let Some(relative) = target.relative(&change.key) else {
+                continue;
+            };
+            let at = match per_distribution.iter().position(|(id, ..)| *id == target.id) {
+                Some(at) => at,
+                None => {
+                    per_distribution.push((target.id.clone(), 0, Needs::new()));
+                    per_distribution.len() - 1
+                }
+            };
+            let (_, seen, needs) = &mut per_distribution[at];
+            if served_by.insert(&target.id) {
+                *seen += 1;
+            }
+            for path in paths_for(relative, config.index_document.as_deref()) {
+                needs.entry(path).or_default().insert(unit);
+            }
+        }
+        if served_by.is_empty() {
+            ignored.push(skip(unserved_reason(change, serving)));
+        }
     }
 
     let identities: BTreeSet<&str> = units
@@ -78,23 +125,68 @@ pub fn plan(units: &[Unit], config: &Config) -> Plan {
         .flat_map(|u| &u.changes)
         .map(|c| c.identity.as_str())
         .collect();
-    let paths: Vec<(InvalidationPath, BTreeSet<usize>)> = needed_by.into_iter().collect();
-    let batches = config
-        .distributions
+    let mut batches = Vec::new();
+    let mut stats = Vec::new();
+    for (distribution, changes, needs) in per_distribution {
+        let paths_requested = needs.len();
+        let kept: Vec<(InvalidationPath, BTreeSet<usize>)> =
+            budget::apply(needs, config.max_paths).into_iter().collect();
+        stats.push(Stats {
+            distribution: distribution.clone(),
+            changes,
+            paths_requested,
+            paths_submitted: kept.len(),
+            wildcards: kept.iter().filter(|(p, _)| p.is_wildcard()).count(),
+        });
+        for chunk in kept.chunks(MAX_PATHS_PER_REQUEST) {
+            let paths: Vec<InvalidationPath> = chunk.iter().map(|(p, _)| p.clone()).collect();
+            batches.push(Batch {
+                caller_reference: caller_reference(&distribution, &paths, &identities),
+                distribution: distribution.clone(),
+                paths,
+                units: chunk.iter().flat_map(|(_, u)| u.iter().copied()).collect(),
+            });
+        }
+    }
+    Plan {
+        batches,
+        stats,
+        ignored,
+    }
+}
+
+/// The paths viewers may have cached a key under: the key's own, and for an
+/// index document its directory with and without the slash (`/` at the root).
+pub fn paths_for(relative: &str, index_document: Option<&str>) -> Vec<InvalidationPath> {
+    let mut paths = vec![InvalidationPath::for_key(relative)];
+    if let Some(index) = index_document {
+        let (dir, name) = relative.rsplit_once('/').map_or(("", relative), |(d, n)| (d, n));
+        if name == index && !relative.contains('*') {
+            if dir.is_empty() {
+                paths.push(InvalidationPath::for_key(""));
+            } else {
+                paths.push(InvalidationPath::for_key(&format!("{dir}/")));
+                paths.push(InvalidationPath::for_key(dir));
+            }
+        }
+    }
+    paths
+}
+
+fn unserved_reason(change: &Change, serving: &[Target]) -> String {
+    if serving.is_empty() {
+        return format!("no distribution has an S3 origin for bucket {:?}", change.bucket);
+    }
+    let origins: BTreeSet<String> = serving
         .iter()
-        .flat_map(|distribution| {
-            paths.chunks(MAX_PATHS_PER_REQUEST).map(|chunk| {
-                let chunk_paths: Vec<InvalidationPath> = chunk.iter().map(|(p, _)| p.clone()).collect();
-                Batch {
-                    distribution: distribution.clone(),
-                    caller_reference: caller_reference(distribution, &chunk_paths, &identities),
-                    paths: chunk_paths,
-                    units: chunk.iter().flat_map(|(_, u)| u.iter().copied()).collect(),
-                }
-            })
-        })
+        .filter_map(|t| t.origin.as_ref())
+        .map(ToString::to_string)
         .collect();
-    Plan { batches, ignored }
+    let origins: Vec<String> = origins.into_iter().collect();
+    format!(
+        "outside the origin path {}, so no distribution serves it",
+        origins.join(" and ")
+    )
 }
 
 /// A digest of everything that makes this request what it is. CloudFront
@@ -148,9 +240,18 @@ mod tests {
         Config::from_lookup(|n| match n {
             "DISTRIBUTION_IDS" => Some(ids.into()),
             "ORIGIN_PATH" => Some(origin.into()),
+            "MAX_PATHS" => Some("0".into()),
             _ => None,
         })
         .unwrap()
+    }
+
+    /// Plans with the listed distributions of `config`.
+    fn plan(units: &[Unit], config: &Config) -> Plan {
+        let crate::config::Distributions::Listed(targets) = &config.distributions else {
+            panic!()
+        };
+        super::plan(units, config, &Targets::Same(targets))
     }
 
     fn paths(batch: &Batch) -> Vec<&str> {

@@ -6,15 +6,17 @@ use aws_sdk_cloudfront::operation::create_invalidation::{CreateInvalidationError
 use aws_sdk_cloudfront::types::error::{AccessDenied, NoSuchDistribution};
 use aws_sdk_cloudfront::types::{Invalidation, InvalidationBatch};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
-use cloudfront_invalidator::{Config, HandlerError, Response, Summary, cloudfront};
+use cloudfront_invalidator::{Config, HandlerError, Invalidator, Response, Summary, cloudfront};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// No path budget: these tests count exact paths.
 fn config(ids: &str, dry_run: bool) -> Config {
     Config::from_lookup(|n| match n {
         "DISTRIBUTION_IDS" => Some(ids.into()),
         "DRY_RUN" => Some(dry_run.to_string()),
+        "MAX_PATHS" => Some("0".into()),
         _ => None,
     })
     .unwrap()
@@ -36,7 +38,10 @@ fn client_with_mode(mode: RuleMode, rules: &[&Rule]) -> Client {
 /// Runs the handler with plenty of time, expecting a direct (non-SQS) event.
 async fn handle(client: &Client, config: &Config, event: &Value) -> Result<Summary, HandlerError> {
     let deadline = Instant::now() + Duration::from_secs(300);
-    match cloudfront_invalidator::handle(client, config, event, deadline).await? {
+    match Invalidator::new(client.clone(), config.clone())
+        .handle(event, deadline)
+        .await?
+    {
         Response::Summary(summary) => Ok(summary),
         other => panic!("expected a summary, got {other:?}"),
     }
@@ -141,11 +146,15 @@ async fn success_sends_the_encoded_paths_and_reports_the_invalidation() {
             .2
             .contains(&"/docs/annual%20report%202026.pdf".to_string())
     );
-    assert_eq!(seen[0].2.len(), 10);
+    assert_eq!(
+        seen[0].2.len(),
+        12,
+        "10 keys, and the index document's directory forms"
+    );
     let report = &summary.invalidations[0];
     assert_eq!(report.invalidation_id.as_deref(), Some("I2J0I21PCUYOIK"));
     assert_eq!(report.caller_reference, seen[0].1);
-    assert_eq!(report.paths.len(), 10);
+    assert_eq!(report.paths.len(), 12);
 }
 
 #[tokio::test]
@@ -444,7 +453,8 @@ async fn test_event_succeeds_without_a_request() {
 /// Runs the handler on an SQS event; returns the message IDs reported as failed.
 async fn handle_sqs(client: &Client, config: &Config, event: &Value, time: Duration) -> Vec<String> {
     let deadline = Instant::now() + time;
-    match cloudfront_invalidator::handle(client, config, event, deadline)
+    match Invalidator::new(client.clone(), config.clone())
+        .handle(event, deadline)
         .await
         .unwrap()
     {

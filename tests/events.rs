@@ -1,6 +1,7 @@
 //! Every sample in events/ parsed and planned, with the exact paths it gives;
 //! and malformed input, which must give clear errors and never panic.
 
+use cloudfront_invalidator::config::Distributions;
 use cloudfront_invalidator::event::{self, Envelope, Incoming};
 use cloudfront_invalidator::{Config, plan};
 use serde_json::{Value, json};
@@ -11,6 +12,13 @@ use support::{CHECKED_ELSEWHERE, EXPECTED, MANIFEST_DIR, event_path};
 
 fn config(vars: &[(&str, &str)]) -> Config {
     Config::from_lookup(|n| vars.iter().find(|(k, _)| *k == n).map(|(_, v)| v.to_string())).unwrap()
+}
+
+fn plan_with(units: &[cloudfront_invalidator::event::Unit], config: &Config) -> plan::Plan {
+    let Distributions::Listed(targets) = &config.distributions else {
+        panic!("listed distributions only")
+    };
+    plan::plan(units, config, &plan::Targets::Same(targets))
 }
 
 fn load(path: &Path) -> Value {
@@ -24,7 +32,7 @@ fn parse(file: &str) -> Incoming {
 
 /// Paths submitted to distribution E1, and keys ignored.
 fn planned(incoming: &Incoming, config: &Config) -> (Vec<String>, Vec<String>) {
-    let plan = plan::plan(&incoming.units, config);
+    let plan = plan_with(&incoming.units, config);
     let batches: Vec<_> = plan
         .batches
         .iter()
@@ -121,7 +129,10 @@ fn collectstatic_batch_merges_into_one_request_per_distribution() {
     let mut want: Vec<String> = keys.iter().map(|k| format!("/{k}")).collect();
     want.sort();
     want.dedup();
-    let plan = plan::plan(&incoming.units, &config(&[("DISTRIBUTION_IDS", "E1,E2")]));
+    let plan = plan_with(
+        &incoming.units,
+        &config(&[("DISTRIBUTION_IDS", "E1,E2"), ("MAX_PATHS", "0")]),
+    );
     assert_eq!(plan.batches.len(), 2);
     for batch in &plan.batches {
         let paths: Vec<String> = batch.paths.iter().map(|p| p.to_string()).collect();

@@ -29,9 +29,9 @@ pub fn binary() -> PathBuf {
     }
 }
 
-/// What a sample in events/ must give: the paths invalidated in every
-/// distribution (no origin path), the keys ignored, and the units (SQS
-/// messages) reported as failed.
+/// What a sample in events/ must give with the default settings: the paths
+/// invalidated in every distribution (no origin path), the keys ignored, and
+/// the units (SQS messages) reported as failed.
 pub struct Expect {
     pub file: &'static str,
     pub paths: &'static [&'static str],
@@ -60,6 +60,8 @@ pub const EXPECTED: &[Expect] = &[
         "s3-special-keys.json",
         &[
             "/%7Ealice/profile.html",
+            "/%E6%97%A5%E6%9C%AC%E8%AA%9E",
+            "/%E6%97%A5%E6%9C%AC%E8%AA%9E/",
             "/%E6%97%A5%E6%9C%AC%E8%AA%9E/index.html",
             "/a=b&c;d@e,f.txt",
             "/data/items%5B2%5D.json",
@@ -87,7 +89,8 @@ pub const EXPECTED: &[Expect] = &[
         &[],
     ),
     expect("eventbridge-object-deleted.json", &["/old/page.html"], &[]),
-    expect("sqs-s3-batch.json", &["/css/site.css", "/index.html"], &[]),
+    // The root index document is also cached as "/".
+    expect("sqs-s3-batch.json", &["/", "/css/site.css", "/index.html"], &[]),
     expect("sqs-test-event.json", &[], &[]),
     expect("sqs-sns-s3.json", &["/blog/2026/11/launch.html"], &[]),
     expect(
