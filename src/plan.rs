@@ -351,4 +351,196 @@ mod tests {
         assert_eq!(split.batches[0].units.len(), 3001);
         assert!(split.batches[0].units.contains(&3001));
     }
+
+    #[test]
+    fn index_documents_add_their_directory_forms() {
+        let cases: &[(&str, Option<&str>, &[&str])] = &[
+            ("index.html", Some("index.html"), &["/index.html", "/"]),
+            (
+                "docs/index.html",
+                Some("index.html"),
+                &["/docs/index.html", "/docs/", "/docs"],
+            ),
+            (
+                "a/b/index.html",
+                Some("index.html"),
+                &["/a/b/index.html", "/a/b/", "/a/b"],
+            ),
+            (
+                "my docs/index.html",
+                Some("index.html"),
+                &["/my%20docs/index.html", "/my%20docs/", "/my%20docs"],
+            ),
+            ("docs/index.htm", Some("index.html"), &["/docs/index.htm"]),
+            ("docs/myindex.html", Some("index.html"), &["/docs/myindex.html"]),
+            ("docs/index.html", None, &["/docs/index.html"]),
+            (
+                "docs/default.htm",
+                Some("default.htm"),
+                &["/docs/default.htm", "/docs/", "/docs"],
+            ),
+            ("d*r/index.html", Some("index.html"), &["/d*"]),
+        ];
+        for (key, index, want) in cases {
+            let got: Vec<String> = paths_for(key, *index).iter().map(ToString::to_string).collect();
+            assert_eq!(got, *want, "{key} with {index:?}");
+        }
+    }
+
+    fn config_with(vars: &[(&str, &str)]) -> Config {
+        Config::from_lookup(|n| vars.iter().find(|(k, _)| *k == n).map(|(_, v)| v.to_string())).unwrap()
+    }
+
+    #[test]
+    fn each_distribution_maps_through_its_own_origin_path() {
+        let c = config_with(&[
+            ("DISTRIBUTION_IDS", "E1,E2=/static,E3=/media"),
+            ("MAX_PATHS", "0"),
+        ]);
+        let units = one(&[
+            change("static/css/app.css", "1"),
+            change("media/a.png", "2"),
+            change("robots.txt", "3"),
+        ]);
+        let mapped = plan(&units, &c);
+        let got: Vec<(String, Vec<&str>)> = mapped
+            .batches
+            .iter()
+            .map(|b| (b.distribution.to_string(), paths(b)))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "E1".to_string(),
+                    vec!["/media/a.png", "/robots.txt", "/static/css/app.css"]
+                ),
+                ("E2".to_string(), vec!["/css/app.css"]),
+                ("E3".to_string(), vec!["/a.png"]),
+            ]
+        );
+        assert!(
+            mapped.ignored.is_empty(),
+            "E1 serves everything: {:?}",
+            mapped.ignored
+        );
+        let stats: Vec<(usize, usize)> = mapped
+            .stats
+            .iter()
+            .map(|s| (s.changes, s.paths_submitted))
+            .collect();
+        assert_eq!(stats, [(3, 3), (1, 1), (1, 1)]);
+
+        // Keys no distribution serves are ignored once, naming the origin paths.
+        let c = config_with(&[("DISTRIBUTION_IDS", "E2=/static,E3=/media")]);
+        let unserved = plan(&one(&[change("robots.txt", "3")]), &c);
+        assert!(unserved.batches.is_empty());
+        assert_eq!(unserved.ignored.len(), 1);
+        assert!(
+            unserved.ignored[0].reason.contains("/media and /static"),
+            "{}",
+            unserved.ignored[0].reason
+        );
+    }
+
+    #[test]
+    fn discovered_targets_apply_per_bucket() {
+        let c = config_with(&[("DISTRIBUTION_IDS", "auto")]);
+        let id = |s: &str| DistributionId::parse(s).unwrap();
+        let origin = |s: &str| crate::config::OriginPath::parse(s).unwrap();
+        let by_bucket = BTreeMap::from([
+            (
+                "b".to_string(),
+                vec![
+                    Target {
+                        id: id("E1"),
+                        origin: None,
+                    },
+                    Target {
+                        id: id("E2"),
+                        origin: origin("/x"),
+                    },
+                ],
+            ),
+            ("other".to_string(), vec![]),
+        ]);
+        let mut units = one(&[change("x/page.html", "1")]);
+        units[0].changes.push(Change {
+            bucket: "other".into(),
+            key: "y.css".into(),
+            identity: "o".into(),
+        });
+        let plan = super::plan(&units, &c, &Targets::ByBucket(&by_bucket));
+        let got: Vec<(String, Vec<&str>)> = plan
+            .batches
+            .iter()
+            .map(|b| (b.distribution.to_string(), paths(b)))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("E1".to_string(), vec!["/x/page.html"]),
+                ("E2".to_string(), vec!["/page.html"])
+            ]
+        );
+        assert_eq!(
+            plan.ignored[0].reason,
+            "no distribution has an S3 origin for bucket \"other\""
+        );
+    }
+
+    #[test]
+    fn filters_and_hashed_names_are_ignored_with_their_reason() {
+        let c = config_with(&[
+            ("DISTRIBUTION_IDS", "E1"),
+            ("EXCLUDE", "**/*.map"),
+            ("SKIP_HASHED_NAMES", "true"),
+        ]);
+        let units = one(&[
+            change("static/app.js.map", "1"),
+            change("static/app.5af66c1b1797.js", "2"),
+            change("static/app.js", "3"),
+            change("static/staticfiles.json", "4"),
+        ]);
+        let plan = plan(&units, &c);
+        assert_eq!(
+            paths(&plan.batches[0]),
+            ["/static/app.js", "/static/staticfiles.json"]
+        );
+        let reasons: Vec<&str> = plan.ignored.iter().map(|s| s.reason.as_str()).collect();
+        assert_eq!(reasons[0], "matches EXCLUDE pattern **/*.map");
+        assert!(
+            reasons[1].starts_with("content-hashed name (hash 5af66c1b1797)"),
+            "{}",
+            reasons[1]
+        );
+        assert_eq!(plan.stats[0].changes, 2);
+    }
+
+    #[test]
+    fn the_budget_keeps_a_big_deploy_within_max_paths() {
+        let c = config_with(&[("DISTRIBUTION_IDS", "E1"), ("MAX_PATHS", "10")]);
+        let changes: Vec<Change> = (0..500)
+            .map(|i| change(&format!("static/app{}/css/f{i}.css", i % 4), &i.to_string()))
+            .chain([change("index.html", "x")])
+            .collect();
+        let plan = plan(&one(&changes), &c);
+        let stats = &plan.stats[0];
+        assert_eq!((stats.changes, stats.paths_requested), (501, 502));
+        assert!(
+            stats.paths_submitted <= 10 && stats.wildcards <= crate::budget::MAX_WILDCARDS,
+            "{stats:?}"
+        );
+        assert_eq!(
+            paths(&plan.batches[0]),
+            [
+                "/",
+                "/index.html",
+                "/static/app0/css/*",
+                "/static/app1/css/*",
+                "/static/app2/css/*",
+                "/static/app3/css/*"
+            ]
+        );
+    }
 }

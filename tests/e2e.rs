@@ -285,3 +285,55 @@ fn a_bad_setting_stops_the_function_at_init_naming_the_variable() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn auto_discovery_finds_the_distributions_of_the_bucket_with_their_origin_paths() {
+    let mut stack = Stack::start().await;
+    let whole = stack.create_distribution("example-static-site", "").await;
+    let static_only = stack.create_distribution("example-static-site", "/static").await;
+    let elsewhere = stack.create_distribution("another-bucket", "").await;
+    stack.start_function(&[("DISTRIBUTION_IDS", "auto")]);
+    let summary = output_json(&stack.invoke(Payload::File(&event_path("s3-origin-path.json"))));
+    assert_eq!(
+        stack.new_invalidations(&whole, &mut Vec::new()).await,
+        [["/media/uploads/avatar.png", "/static/css/app.css"]]
+    );
+    assert_eq!(
+        stack.new_invalidations(&static_only, &mut Vec::new()).await,
+        [["/css/app.css"]]
+    );
+    assert!(
+        stack
+            .new_invalidations(&elsewhere, &mut Vec::new())
+            .await
+            .is_empty()
+    );
+    let stats: Vec<(String, u64)> = summary["distributions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["distribution"].as_str().unwrap().to_owned(),
+                s["changes"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(stats, [(whole.clone(), 2), (static_only.clone(), 1)]);
+
+    // A bucket no distribution serves: ignored with the reason, nothing sent.
+    let mut event: Value =
+        serde_json::from_str(&std::fs::read_to_string(event_path("s3-put.json")).unwrap()).unwrap();
+    event["Records"][0]["s3"]["bucket"]["name"] = "unserved-bucket".into();
+    let summary = output_json(&stack.invoke(Payload::Json(&event)));
+    assert_eq!(
+        summary["ignored"][0]["reason"],
+        "no distribution has an S3 origin for bucket \"unserved-bucket\""
+    );
+    let log = stack.function_log();
+    assert_eq!(
+        log.matches("listed the account's distributions").count(),
+        1,
+        "listed once: {log}"
+    );
+}
