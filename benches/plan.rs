@@ -1,6 +1,7 @@
 //! The pure planning code: parsing an SQS batch of S3 notifications and
 //! planning its invalidations, and encoding keys into paths.
 
+use cloudfront_invalidator::config::Distributions;
 use cloudfront_invalidator::path::{InvalidationPath, decode_key};
 use cloudfront_invalidator::{Config, event, plan};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -28,12 +29,16 @@ fn sqs_batch(n: usize) -> Value {
 fn benches(c: &mut Criterion) {
     let config =
         Config::from_lookup(|n| (n == "DISTRIBUTION_IDS").then(|| "E1ABC,E2DEF".to_owned())).unwrap();
-    let mut group = c.benchmark_group("sqs batch: parse + plan");
+    let Distributions::Listed(targets) = &config.distributions else {
+        unreachable!()
+    };
+    let targets = plan::Targets::Same(targets);
+    let mut group = c.benchmark_group("sqs batch: parse + plan (default budget)");
     for n in [10, 1_000, 10_000] {
         let event = sqs_batch(n);
         group.throughput(Throughput::Elements(n as u64));
         group.bench_with_input(BenchmarkId::from_parameter(n), &event, |b, event| {
-            b.iter(|| plan::plan(&event::parse(black_box(event)).unwrap().units, &config))
+            b.iter(|| plan::plan(&event::parse(black_box(event)).unwrap().units, &config, &targets))
         });
     }
     group.finish();

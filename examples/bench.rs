@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use support::runtime_api::RuntimeApi;
-use support::{Guard, MANIFEST_DIR, Stack, event_path, function_command, sqs_batch};
+use support::{Guard, MANIFEST_DIR, Stack, event_path, function_command, sqs_batch, sqs_batch_of};
 
 const BURST: usize = 1000;
 /// Lambda's limit on an invocation's payload.
@@ -40,6 +40,60 @@ fn single_upload(put: &Value, i: usize) -> Value {
     json!({ "Records": [record] })
 }
 
+/// What Django's `collectstatic` with `ManifestStaticFilesStorage` uploads
+/// for a static tree of `files` files: each file, its hashed copy
+/// (`name.<12 hex>.ext`) and `staticfiles.json`.
+fn collectstatic_keys(files: usize) -> Vec<String> {
+    let apps = ["admin", "rest_framework", "debug_toolbar", "site", "blog", "shop"];
+    let kinds = [("css", "css"), ("js", "js"), ("img", "svg"), ("fonts", "woff2")];
+    let mut keys = Vec::new();
+    for i in 0..files {
+        let (app, (dir, ext)) = (apps[i % apps.len()], kinds[(i / apps.len()) % kinds.len()]);
+        let sub = if i % 3 == 0 { "vendor/" } else { "" };
+        let name = format!("static/{app}/{dir}/{sub}file{i:04}");
+        let hash = format!("{:012x}", (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 16);
+        keys.push(format!("{name}.{ext}"));
+        keys.push(format!("{name}.{}.{ext}", &hash[..12]));
+    }
+    keys.push("static/staticfiles.json".into());
+    keys
+}
+
+struct Deploy {
+    setting: &'static str,
+    uploads: usize,
+    invocations: usize,
+    calls: usize,
+    billed: usize,
+}
+
+/// A collectstatic delivered through the queue in batches of 1,000, with
+/// `env` on top of the defaults.
+async fn deploy(stack: &Stack, setting: &'static str, env: &[(&str, &str)], keys: &[String]) -> Deploy {
+    let distribution = stack.create_distribution("bench-site", "").await;
+    let api = RuntimeApi::start();
+    let mut all_env = vec![("DISTRIBUTION_IDS", distribution.as_str())];
+    all_env.extend_from_slice(env);
+    let _function = start(&api, stack.moto_port, &all_env);
+    let batches: Vec<Value> = keys
+        .chunks(1000)
+        .enumerate()
+        .map(|(i, c)| sqs_batch_of(c, i * 1000))
+        .collect();
+    for batch in &batches {
+        let outcome = api.invoke(batch, TIME);
+        assert!(outcome.is_ok(), "{setting}: {outcome:?}");
+    }
+    let invalidations = stack.all_invalidations(&distribution).await;
+    Deploy {
+        setting,
+        uploads: keys.len(),
+        invocations: batches.len(),
+        calls: invalidations.len(),
+        billed: invalidations.iter().map(Vec::len).sum(),
+    }
+}
+
 struct Burst {
     mode: &'static str,
     invocations: usize,
@@ -51,7 +105,12 @@ struct Burst {
 async fn burst(stack: &Stack, mode: &'static str, events: Vec<Value>) -> Burst {
     let distribution = stack.create_distribution("bench-site", "").await;
     let api = RuntimeApi::start();
-    let _function = start(&api, stack.moto_port, &[("DISTRIBUTION_IDS", &distribution)]);
+    // No path budget here: these rows show what batching alone does.
+    let _function = start(
+        &api,
+        stack.moto_port,
+        &[("DISTRIBUTION_IDS", &distribution), ("MAX_PATHS", "0")],
+    );
     let started = Instant::now();
     for event in &events {
         let outcome = api.invoke(event, TIME);
@@ -94,6 +153,26 @@ async fn main() {
             &stack,
             "SQS, batch size 1,000 (template default; plus the 60 s batching window)",
             batches(1000),
+        )
+        .await,
+    ];
+
+    // A collectstatic of 1,000+ files: billed paths.
+    let keys = collectstatic_keys(520);
+    let deploys = [
+        deploy(
+            &stack,
+            "MAX_PATHS=0 (no budget: one path per uploaded file)",
+            &[("MAX_PATHS", "0")],
+            &keys,
+        )
+        .await,
+        deploy(&stack, "defaults (MAX_PATHS=100)", &[], &keys).await,
+        deploy(
+            &stack,
+            "defaults + SKIP_HASHED_NAMES=true",
+            &[("SKIP_HASHED_NAMES", "true")],
+            &keys,
         )
         .await,
     ];
@@ -153,7 +232,7 @@ async fn main() {
         binary.display()
     );
     println!(
-        "| burst of {BURST} uploads, delivered as | invocations | CreateInvalidation calls | paths submitted | wall time to last invalidation |"
+        "| burst of {BURST} uploads (MAX_PATHS=0), delivered as | invocations | CreateInvalidation calls | paths submitted | wall time to last invalidation |"
     );
     println!("| --- | ---: | ---: | ---: | ---: |");
     for b in &bursts {
@@ -164,6 +243,16 @@ async fn main() {
             b.calls,
             b.paths,
             b.wall.as_secs_f64()
+        );
+    }
+    println!(
+        "\n| collectstatic of 520 files with ManifestStaticFilesStorage, through the queue | uploads | invocations | CreateInvalidation calls | paths billed |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    for d in &deploys {
+        println!(
+            "| {} | {} | {} | {} | {} |",
+            d.setting, d.uploads, d.invocations, d.calls, d.billed
         );
     }
     println!("\n| figure | value |");

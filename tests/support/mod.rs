@@ -405,12 +405,22 @@ static PAYLOADS: AtomicUsize = AtomicUsize::new(0);
 /// An SQS batch of `n` S3 upload notifications (keys `prefix/file-00000.css`...),
 /// built from the sample put event, each message with its own ID and sequencer.
 pub fn sqs_batch(n: usize, prefix: &str) -> serde_json::Value {
+    let keys: Vec<String> = (0..n).map(|i| format!("{prefix}/file-{i:05}.css")).collect();
+    sqs_batch_of(&keys, 0)
+}
+
+/// An SQS batch with one S3 upload notification per key (keys as S3 sends
+/// them, URL-encoded); message IDs and sequencers count from `first`.
+pub fn sqs_batch_of(keys: &[String], first: usize) -> serde_json::Value {
     let text = std::fs::read_to_string(event_path("s3-put.json")).unwrap();
     let put: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let records: Vec<serde_json::Value> = (0..n)
-        .map(|i| {
+    let records: Vec<serde_json::Value> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| {
+            let i = first + i;
             let mut record = put["Records"][0].clone();
-            record["s3"]["object"]["key"] = format!("{prefix}/file-{i:05}.css").into();
+            record["s3"]["object"]["key"] = key.as_str().into();
             record["s3"]["object"]["sequencer"] = format!("{i:016X}").into();
             serde_json::json!({
                 "messageId": format!("00000000-0000-4000-8000-{i:012}"),
