@@ -6,7 +6,7 @@
 mod support;
 use serde_json::Value;
 use std::time::{Duration, Instant};
-use support::fault_proxy::{Fault, FaultProxy, Rule};
+use support::fault_proxy::{Fault, FaultProxy, Mix, Rule};
 use support::runtime_api::RuntimeApi;
 use support::{EXPECTED, Guard, Payload, Stack, event_path, function_command, sqs_batch};
 
@@ -336,4 +336,95 @@ async fn auto_discovery_finds_the_distributions_of_the_bucket_with_their_origin_
         1,
         "listed once: {log}"
     );
+}
+
+#[tokio::test]
+async fn an_accepted_request_whose_answer_is_lost_is_not_billed_twice() {
+    // CloudFront accepts the first attempt but the connection drops before
+    // the answer; the SDK retries with the same caller reference and gets the
+    // same invalidation back. Then Lambda delivers the same event again.
+    let mut stack = Stack::start().await;
+    let id = stack.create_distribution("example-static-site", "").await;
+    let proxy = FaultProxy::start(stack.moto_port, vec![]);
+    proxy.set_mix(Some(Mix {
+        rate: 1.0,
+        faults: vec![Fault::ResetAfterForward],
+        seed: 7,
+    }));
+    stack.start_function_via(proxy.port, &[("DISTRIBUTION_IDS", &id)]);
+    let event = event_path("s3-multi-record.json");
+    let (first, retried) = {
+        // Only the first attempt is cut; later ones go through.
+        let invoke = std::thread::scope(|scope| {
+            let handle = scope.spawn(|| stack.invoke(Payload::File(&event)));
+            while proxy.counters().requests == 0 {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            proxy.set_mix(None);
+            handle.join().unwrap()
+        });
+        (
+            output_json(&invoke),
+            output_json(&stack.invoke(Payload::File(&event))),
+        )
+    };
+    assert_eq!(
+        stack.new_invalidations(&id, &mut Vec::new()).await,
+        [["/js/app.js", "/video/intro.mp4"]]
+    );
+    let counters = proxy.counters();
+    assert_eq!(
+        (counters.forwarded, counters.replayed, counters.faults),
+        (1, 2, 1),
+        "{counters:?}"
+    );
+    assert_eq!(
+        first["invalidations"][0]["invalidation_id"],
+        retried["invalidations"][0]["invalidation_id"]
+    );
+}
+
+#[tokio::test]
+async fn the_proxy_refuses_a_reused_reference_with_other_paths() {
+    // CloudFront's rule, which moto lacks: the function must surface it clearly.
+    let stack = Stack::start().await;
+    let id = stack.create_distribution("example-static-site", "").await;
+    let proxy = FaultProxy::start(stack.moto_port, vec![]);
+    let config = aws_sdk_cloudfront::Config::builder()
+        .behavior_version(aws_sdk_cloudfront::config::BehaviorVersion::latest())
+        .region(aws_sdk_cloudfront::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_cloudfront::config::Credentials::for_tests())
+        .endpoint_url(format!("http://127.0.0.1:{}", proxy.port))
+        .build();
+    let client = aws_sdk_cloudfront::Client::from_conf(config);
+    let send = |path: &'static str| {
+        let batch = aws_sdk_cloudfront::types::InvalidationBatch::builder()
+            .caller_reference("same-ref")
+            .paths(
+                aws_sdk_cloudfront::types::Paths::builder()
+                    .quantity(1)
+                    .items(path)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        client
+            .create_invalidation()
+            .distribution_id(&id)
+            .invalidation_batch(batch)
+            .send()
+    };
+    let first = send("/a.css").await.unwrap();
+    let again = send("/a.css").await.unwrap();
+    assert_eq!(
+        first.invalidation().unwrap().id(),
+        again.invalidation().unwrap().id()
+    );
+    let err = send("/b.css").await.unwrap_err();
+    assert_eq!(
+        aws_sdk_cloudfront::error::ProvideErrorMetadata::code(&err),
+        Some("InvalidationBatchAlreadyExists")
+    );
+    assert_eq!(stack.new_invalidations(&id, &mut Vec::new()).await.len(), 1);
 }
