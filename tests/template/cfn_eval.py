@@ -32,7 +32,15 @@ PSEUDO = {
 }
 
 NO_VALUE = object()  # what Ref AWS::NoValue renders to; dropped from its parent
-RULE_AND_CONDITION_FUNCTIONS = {"Fn::Equals", "Fn::Not", "Fn::And", "Fn::Or", "Fn::Contains", "Condition"}
+RULE_AND_CONDITION_FUNCTIONS = {
+    "Fn::Equals",
+    "Fn::Not",
+    "Fn::And",
+    "Fn::Or",
+    "Fn::Contains",
+    "Fn::EachMemberEquals",
+    "Condition",
+}
 
 
 def load_sam() -> dict:
@@ -159,6 +167,9 @@ class Deployment:
         if fn == "Fn::Contains":
             items, item = arg
             return str(self.value(item)) in [str(x) for x in self.value(items)]
+        if fn == "Fn::EachMemberEquals":
+            items, item = arg
+            return all(str(x) == str(self.value(item)) for x in self.value(items))
         raise AssertionError(fn)
 
     # -- the deployed stack ----------------------------------------------------

@@ -3,8 +3,10 @@
 Every scenario is translated by SAM's own translator, its Conditions evaluated
 for that scenario's parameters, and the resulting stack linted with cfn-lint and
 compared with what it must hold: the least-privilege role, encrypted queues, a
-bucket closed to the public and to plain HTTP, one allowed sender per queue, and
-the batch settings of the event source mapping.
+bucket closed to the public and to plain HTTP, one allowed sender per queue, the
+batch settings of the event source mapping, and the function's settings. Each
+wiring is tried with listed distributions (some with an origin path) and with
+discovery (DistributionIds auto).
 """
 
 from __future__ import annotations
@@ -29,6 +31,20 @@ EXISTING_BUCKET = "my-existing-site"
 ACCOUNT = PSEUDO["AWS::AccountId"]
 STACK_BUCKET = f"cf-invalidator-{STACK_UUID}"
 BASIC_LOGS = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+ACCOUNT_DISTRIBUTIONS = f"arn:aws:cloudfront::{ACCOUNT}:distribution/*"
+LIST_DISTRIBUTIONS = {"Effect": "Allow", "Action": "cloudfront:ListDistributions", "Resource": "*"}
+
+# The function's settings besides the distributions: parameter, variable, and
+# the default the function itself assumes when the variable is unset.
+SETTINGS = {
+    "OriginPath": ("ORIGIN_PATH", ""),
+    "DryRun": ("DRY_RUN", "false"),
+    "IndexDocument": ("INDEX_DOCUMENT", "index.html"),
+    "Include": ("INCLUDE", ""),
+    "Exclude": ("EXCLUDE", ""),
+    "SkipHashedNames": ("SKIP_HASHED_NAMES", "false"),
+    "MaxPaths": ("MAX_PATHS", "100"),
+}
 
 COMMON = {
     "InvalidatorFunction",
@@ -51,6 +67,12 @@ class Scenario:
     ids: tuple[str, ...]
     # (BatchSize, BatchWindowSeconds); None leaves both at their defaults.
     batch: tuple[int, int] | None = None
+    # Parameters of SETTINGS given a value; the others keep their defaults.
+    settings: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def discover(self) -> bool:
+        return self.ids == ("auto",)
 
     @property
     def batch_size(self) -> int:
@@ -63,7 +85,7 @@ class Scenario:
     @property
     def params(self) -> dict[str, str]:
         # Strings, as CloudFormation receives every parameter value.
-        params = {"Wiring": self.mode, "DistributionIds": ",".join(self.ids)}
+        params = {"Wiring": self.mode, "DistributionIds": ",".join(self.ids)} | dict(self.settings)
         if self.batch:
             params |= {"BatchSize": str(self.batch[0]), "BatchWindowSeconds": str(self.batch[1])}
         if self.mode == "existing-bucket":
@@ -71,24 +93,69 @@ class Scenario:
         return params
 
     @property
+    def listed(self) -> list[str]:
+        """The distribution IDs given, without their origin paths."""
+        return [] if self.discover else [item.split("=", 1)[0] for item in self.ids]
+
+    @property
     def distribution_arns(self) -> list[str]:
-        return [f"arn:*:cloudfront::*:distribution/{i}" for i in self.ids]
+        """What the role may invalidate and the bucket lets read: the listed
+        IDs, and for each `ID=/path` item an entry `distribution//path` that
+        matches no distribution (see the note above Resources in the
+        template); with discovery, the account's distributions."""
+        if self.discover:
+            return [ACCOUNT_DISTRIBUTIONS]
+        paths = [item.split("=", 1)[1] for item in self.ids if "=" in item]
+        return [f"arn:*:cloudfront::*:distribution/{i}" for i in self.listed + paths]
+
+    @property
+    def environment(self) -> dict[str, str]:
+        given = dict(self.settings)
+        env = {variable: given.get(param, default) for param, (variable, default) in SETTINGS.items()}
+        return env | {"DISTRIBUTION_IDS": "auto" if self.discover else ",".join(self.ids)}
 
     def __str__(self) -> str:
-        return f"{self.mode}-{len(self.ids)}id"
+        if self.discover:
+            return f"{self.mode}-auto"
+        return f"{self.mode}-{len(self.ids)}id" + ("-paths" if any("=" in i for i in self.ids) else "")
 
 
 # One distribution with the default batch settings, two with others, so a
-# hard-coded value in the template cannot pass for a parameter.
+# hard-coded value in the template cannot pass for a parameter; then origin
+# paths per distribution, and discovery, each with settings of their own.
+WITH_PATHS = ("E1AAAAAAAAAAAA", "E2BBBBBBBBBBBB=/static", "E3CCCCCCCCCCCC=/a/b.c")
+PATH_SETTINGS = (
+    ("OriginPath", "/site"),
+    ("DryRun", "true"),
+    ("IndexDocument", ""),
+    ("Include", "static/**,media/**"),
+    ("Exclude", "**/*.map"),
+    ("SkipHashedNames", "true"),
+    ("MaxPaths", "0"),
+)
+AUTO_SETTINGS = (("IndexDocument", "default.htm"), ("Exclude", "*.tmp"), ("MaxPaths", "3000"))
 SCENARIOS = [
     s
     for mode in MODES
     for s in (
         Scenario(mode, ("E1AAAAAAAAAAAA",)),
         Scenario(mode, ("E1AAAAAAAAAAAA", "E2BBBBBBBBBBBB"), batch=(250, 20)),
+        Scenario(mode, WITH_PATHS, settings=PATH_SETTINGS),
+        Scenario(mode, ("auto",), settings=AUTO_SETTINGS),
     )
 ]
 by_scenario = pytest.mark.parametrize("scenario", SCENARIOS, ids=str)
+
+
+def scenario_of(mode: str, kind: str) -> Scenario:
+    """The scenario of `mode` with two IDs ("two"), with paths ("paths") or
+    discovering ("auto")."""
+    pick = {
+        "two": lambda s: len(s.ids) == 2,
+        "paths": lambda s: s.ids == WITH_PATHS,
+        "auto": lambda s: s.discover,
+    }[kind]
+    return next(s for s in SCENARIOS if s.mode == mode and pick(s))
 
 
 @cache
@@ -120,6 +187,34 @@ def of_type(resources: dict, kind: str) -> dict:
 
 def allows(policy_document: dict) -> list[dict]:
     return [{k: v for k, v in s.items() if k != "Sid"} for s in statements(policy_document) if s["Effect"] == "Allow"]
+
+
+def arn_like(pattern: str, arn: str) -> bool:
+    """IAM's match of a Resource or ArnLike pattern: segment by segment (the
+    resource, the sixth, may hold colons), '*' any run and '?' one character."""
+    pattern_parts, arn_parts = pattern.split(":", 5), arn.split(":", 5)
+    if len(pattern_parts) != 6 or len(arn_parts) != 6:
+        return False
+    return all(
+        re.fullmatch("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in p), a)
+        for p, a in zip(pattern_parts, arn_parts)
+    )
+
+
+def distribution_arn(distribution_id: str) -> str:
+    return f"arn:aws:cloudfront::{ACCOUNT}:distribution/{distribution_id}"
+
+
+def assert_reaches_exactly(patterns: list[str], scenario: Scenario) -> None:
+    """Which distributions of the account the patterns let in: the listed ones
+    and no other (not one whose ID merely starts with a listed ID), or with
+    discovery any of them."""
+    others = ["E9ZZZZZZZZZZZZ", "EAUTO", "E1AAAAAAAAAAA"]
+    for i in scenario.listed:
+        others += [i + "X", i[:-1]]
+    candidates = set(scenario.listed) | set(others)
+    reached = {c for c in candidates if any(arn_like(p, distribution_arn(c)) for p in patterns)}
+    assert reached == (candidates if scenario.discover else set(scenario.listed)), patterns
 
 
 def assert_denies_plain_http(policy_document: dict, action: str, resources: set[str]) -> None:
@@ -159,10 +254,14 @@ def check_role(resources: dict, scenario: Scenario) -> None:
         "cloudfront:CreateInvalidation": scenario.distribution_arns,
         "sqs:SendMessage": ["<DeadLetterQueue.Arn>"],
     }
+    if scenario.discover:
+        # It supports no resource-level permission.
+        expected["cloudfront:ListDistributions"] = ["*"]
     if scenario.mode in QUEUE_MODES:
         for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"):
             expected[action] = ["<Queue.Arn>"]
     assert {a: sorted(r) for a, r in grants.items()} == {a: sorted(r) for a, r in expected.items()}
+    assert_reaches_exactly(grants["cloudfront:CreateInvalidation"], scenario)
 
 
 def check_bucket(resources: dict, scenario: Scenario) -> None:
@@ -185,7 +284,12 @@ def check_bucket(resources: dict, scenario: Scenario) -> None:
     document = policy["PolicyDocument"]
     assert_denies_plain_http(document, "s3:*", {"<Bucket.Arn>", "<Bucket.Arn>/*"})
     # The only grant: the configured distributions reading objects.
-    assert allows(document) == [
+    grants = copy.deepcopy(allows(document))
+    for grant in grants:
+        source = grant.get("Condition", {}).get("ArnLike", {})
+        if "aws:SourceArn" in source:
+            source["aws:SourceArn"] = sorted(as_list(source["aws:SourceArn"]))
+    assert grants == [
         {
             "Effect": "Allow",
             "Principal": {"Service": "cloudfront.amazonaws.com"},
@@ -193,10 +297,11 @@ def check_bucket(resources: dict, scenario: Scenario) -> None:
             "Resource": "<Bucket.Arn>/*",
             "Condition": {
                 "StringEquals": {"aws:SourceAccount": ACCOUNT},
-                "ArnLike": {"aws:SourceArn": scenario.distribution_arns},
+                "ArnLike": {"aws:SourceArn": sorted(scenario.distribution_arns)},
             },
         }
     ]
+    assert_reaches_exactly(grants[0]["Condition"]["ArnLike"]["aws:SourceArn"], scenario)
 
 
 def check_notifications(resources: dict, scenario: Scenario) -> None:
@@ -313,8 +418,16 @@ def check_rule(resources: dict, scenario: Scenario) -> None:
     assert [t["Arn"] for t in props["Targets"]] == ["<Queue.Arn>"]
 
 
+def check_function(resources: dict, scenario: Scenario) -> None:
+    """Every setting reaches the function, and only the settings: a parameter
+    left at its default gives what the function assumes when unset."""
+    function = resources["InvalidatorFunction"]["Properties"]
+    assert function["Environment"]["Variables"] == scenario.environment
+
+
 CHECKS = [
     check_role,
+    check_function,
     check_bucket,
     check_notifications,
     check_invoke_permissions,
@@ -376,6 +489,203 @@ def test_bucket_comes_after_what_s3_checks(scenario):
     assert needed in references(bucket) | set(as_list(bucket.get("DependsOn", [])))
 
 
+# -- discovery and origin paths ------------------------------------------------
+
+
+def differences(a, b, path: tuple = ()) -> list[tuple]:
+    """Where two rendered fragments differ, as key paths."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in sorted(set(a) | set(b), key=str) for d in differences(a.get(k), b.get(k), (*path, k))]
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in differences(x, y, (*path, i))]
+    return [] if a == b else [path]
+
+
+def check_discovery_role(on: dict, off: dict, listed: Scenario) -> None:
+    """The role with discovery (`on`) and with `listed`'s distributions (`off`)
+    differ only by the ListDistributions statement and the resource of
+    CreateInvalidation: the account's distributions, or the listed ones."""
+
+    def parts(resources: dict):
+        role = copy.deepcopy(resources["InvalidatorFunctionRole"]["Properties"])
+        listing, invalidating = [], []
+        for policy in role["Policies"]:
+            kept = []
+            for s in statements(policy["PolicyDocument"]):
+                if s.get("Action") == "cloudfront:ListDistributions":
+                    listing.append({k: v for k, v in s.items() if k != "Sid"})
+                    continue
+                if s.get("Action") == "cloudfront:CreateInvalidation":
+                    invalidating.append(sorted(as_list(s.pop("Resource"))))
+                kept.append(s)
+            policy["PolicyDocument"]["Statement"] = kept
+        return role, listing, invalidating
+
+    role_on, listing_on, invalidating_on = parts(on)
+    role_off, listing_off, invalidating_off = parts(off)
+    assert role_on == role_off, differences(role_on, role_off)
+    assert listing_on == [LIST_DISTRIBUTIONS]
+    assert listing_off == []
+    assert invalidating_on == [[ACCOUNT_DISTRIBUTIONS]]
+    assert invalidating_off == [sorted(listed.distribution_arns)]
+
+
+def check_discovery_stack(on: dict, off: dict, mode: str) -> None:
+    """Besides the role, discovery changes the function's DISTRIBUTION_IDS and
+    the distributions the stack's bucket lets read, and nothing else."""
+    changed = {d[:1] if d[0] == "InvalidatorFunctionRole" else d for d in differences(on, off)}
+    expected = {
+        ("InvalidatorFunctionRole",),
+        ("InvalidatorFunction", "Properties", "Environment", "Variables", "DISTRIBUTION_IDS"),
+    }
+    if mode in BUCKET_MODES:
+        document = off["BucketPolicy"]["Properties"]["PolicyDocument"]
+        read = next(i for i, s in enumerate(statements(document)) if s["Effect"] == "Allow")
+        expected.add(
+            ("BucketPolicy", "Properties", "PolicyDocument", "Statement", read, "Condition", "ArnLike", "aws:SourceArn")
+        )
+    assert changed == expected
+
+
+def discovery_pair(mode: str) -> tuple[Scenario, Scenario]:
+    """Discovery, and the same stack with listed distributions: settings and
+    batching alike, so that only the distributions differ."""
+    on = scenario_of(mode, "auto")
+    return on, Scenario(mode, WITH_PATHS, on.batch, on.settings)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_discovery_changes_only_the_cloudfront_grants(mode):
+    on, off = discovery_pair(mode)
+    check_discovery_role(deployment(on).resources(), deployment(off).resources(), off)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_discovery_changes_nothing_else(mode):
+    on, off = discovery_pair(mode)
+    check_discovery_stack(deployment(on).resources(), deployment(off).resources(), mode)
+
+
+def _role_statements(resources: dict) -> list[dict]:
+    """The statements of the role's policy on CloudFront."""
+    return next(
+        policy["PolicyDocument"]["Statement"]
+        for policy in resources["InvalidatorFunctionRole"]["Properties"]["Policies"]
+        if any(s["Action"] == "cloudfront:CreateInvalidation" for s in statements(policy["PolicyDocument"]))
+    )
+
+
+def _statement(resources: dict, action: str) -> dict:
+    return next(
+        s
+        for policy in resources["InvalidatorFunctionRole"]["Properties"]["Policies"]
+        for s in statements(policy["PolicyDocument"])
+        if s["Action"] == action
+    )
+
+
+DISCOVERY_MUTATIONS = [
+    pytest.param(
+        lambda on, off: _role_statements(on).append(
+            {"Effect": "Allow", "Action": "cloudfront:GetDistribution", "Resource": "*"}
+        ),
+        id="discovery-adds-another-grant",
+    ),
+    pytest.param(
+        lambda on, off: _role_statements(on).remove(LIST_DISTRIBUTIONS),
+        id="discovery-without-list",
+    ),
+    pytest.param(
+        lambda on, off: _role_statements(off).append(dict(LIST_DISTRIBUTIONS)),
+        id="listed-may-list-too",
+    ),
+    pytest.param(
+        lambda on, off: _statement(on, "cloudfront:CreateInvalidation").update(
+            Resource="arn:*:cloudfront::*:distribution/*"
+        ),
+        id="discovery-reaches-other-accounts",
+    ),
+    pytest.param(
+        lambda on, off: _statement(on, "sqs:SendMessage").update(Resource="*"),
+        id="discovery-changes-the-dead-letter-grant",
+    ),
+]
+
+
+@pytest.mark.parametrize("mutate", DISCOVERY_MUTATIONS)
+def test_discovery_role_check_catches(mutate):
+    on_scenario, off_scenario = discovery_pair("bucket-to-queue")
+    on = copy.deepcopy(deployment(on_scenario).resources())
+    off = copy.deepcopy(deployment(off_scenario).resources())
+    check_discovery_role(copy.deepcopy(on), copy.deepcopy(off), off_scenario)
+    mutate(on, off)
+    with pytest.raises(AssertionError):
+        check_discovery_role(on, off, off_scenario)
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        pytest.param(lambda r: r["Queue"]["Properties"].update(VisibilityTimeout=900), id="queue-changes"),
+        pytest.param(
+            lambda r: r["InvalidatorFunction"]["Properties"]["Environment"]["Variables"].update(MAX_PATHS="0"),
+            id="another-setting-changes",
+        ),
+    ],
+)
+def test_discovery_stack_check_catches(mutate):
+    on_scenario, off_scenario = discovery_pair("bucket-to-queue")
+    on = copy.deepcopy(deployment(on_scenario).resources())
+    off = deployment(off_scenario).resources()
+    check_discovery_stack(on, off, "bucket-to-queue")
+    mutate(on)
+    with pytest.raises(AssertionError):
+        check_discovery_stack(on, off, "bucket-to-queue")
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
+        ("E2DEFAAAAAAAAA=/static",),
+        ("E1ABCAAAAAAAAA", "E2DEFAAAAAAAAA=/static"),
+        ("E2DEFAAAAAAAAA=/static", "E3GHIAAAAAAAAA=/a/b.c", "E4JKLAAAAAAAAA"),
+        ("E5MNOAAAAAAAAA=/x:y", "E6PQRAAAAAAAAA=/E7STUAAAAAAAAA"),
+    ],
+    ids=lambda ids: ",".join(ids),
+)
+def test_origin_paths_leave_the_ids_alone(ids):
+    """`ID=/path` gives the ARN of ID: the role may invalidate, and the bucket
+    lets read, exactly the listed distributions; each path's own entry is
+    `distribution//path`, which no distribution ARN matches, even a path
+    that reads like an ID."""
+    pattern = sam()["Parameters"]["DistributionIds"]["AllowedPattern"]
+    assert all(re.fullmatch(pattern, item) for item in ids), "CloudFormation would refuse these"
+    scenario = Scenario("bucket-to-function", ids)
+    resources = deployment(scenario).resources()
+    role_arns = as_list(_statement(resources, "cloudfront:CreateInvalidation")["Resource"])
+    (read,) = allows(resources["BucketPolicy"]["Properties"]["PolicyDocument"])
+    read_arns = as_list(read["Condition"]["ArnLike"]["aws:SourceArn"])
+    ids_only = [f"arn:*:cloudfront::*:distribution/{i.split('=')[0]}" for i in ids]
+    path_entries = [f"arn:*:cloudfront::*:distribution//{i.split('=/')[1]}" for i in ids if "=" in i]
+    for arns in (role_arns, read_arns):
+        assert sorted(arns) == sorted(ids_only + path_entries)
+        assert not any("=" in a for a in arns)
+        for entry in path_entries:
+            assert not any(arn_like(entry, distribution_arn(c)) for c in ["E7STUAAAAAAAAA", "E5MNOAAAAAAAAA", "E1"])
+        assert_reaches_exactly(arns, scenario)
+
+
+def test_repeated_auto_still_discovers():
+    """The rule lets auto be repeated; it stays discovery, and the function
+    sees auto once."""
+    scenario = Scenario("bucket-to-function", ("auto", "auto"))
+    d = Deployment(translated(scenario), scenario.params)
+    assert d.failed_rules() == [] and d.conditions["Discover"]
+    resources = d.resources()
+    assert resources["InvalidatorFunction"]["Properties"]["Environment"]["Variables"]["DISTRIBUTION_IDS"] == "auto"
+    assert _statement(resources, "cloudfront:ListDistributions")["Resource"] == "*"
+
+
 # -- the Rules, parameters and checks themselves -------------------------------
 
 
@@ -391,6 +701,12 @@ def test_bucket_comes_after_what_s3_checks(scenario):
         ({"Wiring": "bucket-to-queue", "BatchSize": "10", "BatchWindowSeconds": "0"}, None),
         # Without a queue the batch settings are unused, so they may be anything.
         ({"Wiring": "bucket-to-function", "BatchWindowSeconds": "0"}, None),
+        ({"DistributionIds": "auto"}, None),
+        ({"DistributionIds": "auto,E1AAAAAAAAAAAA"}, "must be the only item"),
+        ({"DistributionIds": "E1AAAAAAAAAAAA,auto"}, "must be the only item"),
+        # The function reads AUTO as auto, while the stack would list it as an ID.
+        ({"DistributionIds": "AUTO"}, "must be the only item"),
+        ({"DistributionIds": "E1AAAAAAAAAAAA=/auto"}, None),
     ],
 )
 def test_rules(params, broken):
@@ -416,6 +732,62 @@ def test_parameters():
         assert not re.fullmatch(bucket_pattern, bad), bad
 
 
+@pytest.mark.parametrize(
+    "param, good, bad",
+    [
+        (
+            "DistributionIds",
+            ["E2QWRUHAPOMQZL", "E2DEF=/static", "E2DEF=/a/b.c", "E2DEF=/x:y", "auto"],
+            [
+                "",
+                "e2qwruhapomqzl",
+                "Auto",
+                "auto=/static",
+                "arn:aws:cloudfront::123456789012:distribution/E2DEF",
+                "d111111abcdef8.cloudfront.net",
+                "E2DEF=static",
+                "E2DEF=/",
+                "E2DEF=/static/",
+                "E2DEF=//static",
+                "E2DEF=/a b",
+                "E2DEF=/a*",
+                # Wildcards in a policy: the path's own entry must match nothing.
+                "E2DEF=/a?",
+                # The ARNs are cut at '=': /x=E3GHI would grant E3GHI.
+                "E2DEF=/x=E3GHI",
+            ],
+        ),
+        ("IndexDocument", ["", "index.html", "default.htm"], ["docs/index.html", "*.html"]),
+        (
+            "Include",
+            ["", "static/**,media/**", "**/*.map", "*.css", "a?b", "**"],
+            ["***", "static/***/x", "a,****"],
+        ),
+        ("Exclude", ["", "**/*.map,*.tmp"], ["***.map"]),
+    ],
+)
+def test_setting_patterns(param, good, bad):
+    """CloudFormation matches AllowedPattern against the whole value (each item
+    of a list): what the function would refuse at start-up is refused here."""
+    pattern = sam()["Parameters"][param]["AllowedPattern"]
+    for value in good:
+        assert re.fullmatch(pattern, value), value
+    for value in bad:
+        assert not re.fullmatch(pattern, value), value
+
+
+def test_setting_parameters():
+    params = sam()["Parameters"]
+    assert params["DistributionIds"]["Type"] == "CommaDelimitedList"
+    assert "Default" not in params["DistributionIds"], "the distributions must be chosen"
+    for name, (_, default) in SETTINGS.items():
+        assert str(params[name]["Default"]) == default, name
+    assert params["SkipHashedNames"]["AllowedValues"] == ["false", "true"]
+    assert params["DryRun"]["AllowedValues"] == ["false", "true"]
+    max_paths = params["MaxPaths"]
+    assert (max_paths["Type"], max_paths["MinValue"], max_paths["MaxValue"]) == ("Number", 0, 3000)
+
+
 def _widen_role(r):
     r["InvalidatorFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].append(
         {"Effect": "Allow", "Action": "sqs:*", "Resource": "*"}
@@ -427,6 +799,30 @@ def _extra_distribution(r):
         for s in statements(policy["PolicyDocument"]):
             if s["Action"] == "cloudfront:CreateInvalidation":
                 s["Resource"] = as_list(s["Resource"]) + ["arn:*:cloudfront::*:distribution/*"]
+
+
+def _prefix_wildcards(r):
+    s = _statement(r, "cloudfront:CreateInvalidation")
+    s["Resource"] = [a + "*" if a[-1].isalnum() else a for a in as_list(s["Resource"])]
+
+
+def _paths_kept_in_arns(r):
+    # What the template gave before IDs could carry a path: one ARN per item.
+    s = _statement(r, "cloudfront:CreateInvalidation")
+    s["Resource"] = [f"arn:*:cloudfront::*:distribution/{i}" for i in WITH_PATHS]
+
+
+def _bucket_read_by_paths(r):
+    for s in statements(r["BucketPolicy"]["Properties"]["PolicyDocument"]):
+        if s["Effect"] == "Allow":
+            s["Condition"]["ArnLike"]["aws:SourceArn"] = [f"arn:*:cloudfront::*:distribution/{i}" for i in WITH_PATHS]
+
+
+def _bucket_read_by_any_account(r):
+    for s in statements(r["BucketPolicy"]["Properties"]["PolicyDocument"]):
+        if s["Effect"] == "Allow":
+            s["Condition"]["ArnLike"]["aws:SourceArn"] = "arn:*:cloudfront::*:distribution/*"
+            del s["Condition"]["StringEquals"]
 
 
 def _invoke_from_any_bucket(r):
@@ -496,9 +892,50 @@ MUTATIONS = [
 ]
 
 
-@pytest.mark.parametrize("mode, mutate, check", MUTATIONS)
+# The same for listed origin paths and for discovery: (mode, kind of scenario).
+MORE_MUTATIONS = [
+    pytest.param(("bucket-to-queue", "paths"), _prefix_wildcards, check_role, id="ids-get-prefix-wildcards"),
+    pytest.param(("existing-bucket", "paths"), _paths_kept_in_arns, check_role, id="paths-kept-in-role-arns"),
+    pytest.param(("bucket-to-function", "paths"), _bucket_read_by_paths, check_bucket, id="paths-kept-in-bucket-arns"),
+    pytest.param(
+        ("bucket-to-function", "auto"), _bucket_read_by_any_account, check_bucket, id="discovery-bucket-any-account"
+    ),
+    pytest.param(
+        ("bucket-to-queue", "auto"),
+        lambda r: _statement(r, "cloudfront:ListDistributions").update(Action="cloudfront:List*"),
+        check_role,
+        id="discovery-lists-with-wildcard",
+    ),
+    pytest.param(
+        ("existing-bucket", "auto"),
+        lambda r: _statement(r, "cloudfront:CreateInvalidation").update(Resource="*"),
+        check_role,
+        id="discovery-invalidates-anything",
+    ),
+    pytest.param(
+        ("bucket-to-queue", "paths"),
+        lambda r: r["InvalidatorFunction"]["Properties"]["Environment"]["Variables"].update(MAX_PATHS="100"),
+        check_function,
+        id="max-paths-ignores-parameter",
+    ),
+    pytest.param(
+        ("bucket-to-function", "paths"),
+        lambda r: r["InvalidatorFunction"]["Properties"]["Environment"]["Variables"].pop("INDEX_DOCUMENT"),
+        check_function,
+        id="empty-index-document-dropped",
+    ),
+    pytest.param(
+        ("existing-bucket", "auto"),
+        lambda r: r["InvalidatorFunction"]["Properties"]["Environment"]["Variables"].update(EXCLUDE=""),
+        check_function,
+        id="exclude-ignores-parameter",
+    ),
+]
+
+
+@pytest.mark.parametrize("mode, mutate, check", MUTATIONS + MORE_MUTATIONS)
 def test_checks_catch_a_broken_stack(mode, mutate, check):
-    scenario = next(s for s in SCENARIOS if s.mode == mode and len(s.ids) == 2)
+    scenario = scenario_of(*mode) if isinstance(mode, tuple) else scenario_of(mode, "two")
     resources = copy.deepcopy(deployment(scenario).resources())
     check(copy.deepcopy(resources), scenario)  # passes as deployed...
     mutate(resources)
@@ -517,19 +954,10 @@ def test_lint_catches_a_reference_to_a_resource_the_wiring_leaves_out():
     assert any("QueuePolicy" in m for m in matches), matches
 
 
-@pytest.mark.parametrize("mode", MODES)
-def test_checkov_passes_every_wiring(mode, tmp_path):
-    """checkov evaluates Conditions with the parameters' defaults, so the
-    project's own run covers bucket-to-function only: make each wiring the
-    default in turn."""
+def run_checkov(path) -> dict:
     checkov = shutil.which("checkov")
     if checkov is None:
         pytest.fail("checkov is not on PATH: `make tools` installs it into .venv/checkov")
-    template = copy.deepcopy(sam())
-    template["Parameters"]["Wiring"]["Default"] = mode
-    template["Parameters"]["ExistingBucketName"]["Default"] = EXISTING_BUCKET
-    path = tmp_path / f"{mode}.json"
-    path.write_text(json.dumps(template))
     run = subprocess.run(
         [checkov, "--compact", "--skip-download", "--framework", "cloudformation", "-o", "json", "-f", str(path)],
         capture_output=True,
@@ -539,5 +967,56 @@ def test_checkov_passes_every_wiring(mode, tmp_path):
     report = json.loads(run.stdout)
     failed = [(c["check_id"], c["resource"]) for c in report["results"]["failed_checks"]]
     assert failed == [] and run.returncode == 0, failed or run.stderr
-    scanned = {c["resource"] for kind in ("passed_checks", "skipped_checks") for c in report["results"][kind]}
-    assert ("AWS::SQS::Queue.Queue" in scanned) == (mode in QUEUE_MODES), "checkov did not scan this wiring"
+    return report
+
+
+def scanned(report: dict) -> set[str]:
+    return {c["resource"] for kind in ("passed_checks", "skipped_checks") for c in report["results"][kind]}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_checkov_passes_every_wiring(mode, tmp_path):
+    """checkov evaluates Conditions with the parameters' defaults, so the
+    project's own run covers bucket-to-function only: make each wiring the
+    default in turn."""
+    template = copy.deepcopy(sam())
+    template["Parameters"]["Wiring"]["Default"] = mode
+    template["Parameters"]["ExistingBucketName"]["Default"] = EXISTING_BUCKET
+    path = tmp_path / f"{mode}.json"
+    path.write_text(json.dumps(template))
+    report = run_checkov(path)
+    assert ("AWS::SQS::Queue.Queue" in scanned(report)) == (mode in QUEUE_MODES), "checkov did not scan this wiring"
+
+
+def translated_for_checkov(scenario: Scenario, tmp_path, mutate=None):
+    template = copy.deepcopy(deployment(scenario).without_conditions())
+    if mutate:
+        mutate(template["Resources"])
+    path = tmp_path / f"{scenario}.json"
+    path.write_text(json.dumps(template))
+    return path
+
+
+@pytest.mark.parametrize(
+    "scenario", [scenario_of(mode, kind) for mode in MODES for kind in ("paths", "auto")], ids=str
+)
+def test_checkov_passes_the_translated_role(scenario, tmp_path):
+    """On template.yaml checkov sees the function but not the role SAM makes
+    from its Policies; on the translated stack it checks the role's policies
+    too, with discovery's grants and without."""
+    report = run_checkov(translated_for_checkov(scenario, tmp_path))
+    role = "AWS::IAM::Role.InvalidatorFunctionRole"
+    passed_on_role = {c["check_id"] for c in report["results"]["passed_checks"] if c["resource"] == role}
+    # '*' actions; credentials exposure, data exfiltration, permissions
+    # management, privilege escalation and write access without constraints.
+    policy_checks = {"CKV_AWS_63", "CKV_AWS_107", "CKV_AWS_108", "CKV_AWS_109", "CKV_AWS_110", "CKV_AWS_111"}
+    assert policy_checks <= passed_on_role, "checkov did not check the role's policies"
+
+
+def test_checkov_on_the_translated_role_catches_invalidating_anything(tmp_path):
+    def invalidate_anything(resources):
+        _statement(resources, "cloudfront:CreateInvalidation")["Resource"] = "*"
+
+    path = translated_for_checkov(scenario_of("bucket-to-function", "auto"), tmp_path, invalidate_anything)
+    with pytest.raises(AssertionError, match="InvalidatorFunctionRole"):
+        run_checkov(path)
