@@ -14,12 +14,16 @@ use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
 use std::time::Duration;
 
 /// The SDK's standard retry mode retries Throttling ("Rate exceeded"), 5xx
-/// and connection errors with exponential backoff and jitter: at most 5
-/// attempts, 1 s initial backoff, capped at 20 s. TooManyInvalidationsInProgress
-/// is not retried (it clears in minutes, not seconds).
+/// and connection errors with exponential backoff and jitter: at most 8
+/// attempts, 1 s initial backoff, capped at 20 s, all within the 60 s a call
+/// may take. Generous on purpose: when an attempt that CloudFront accepted
+/// loses its answer, only a later attempt with the same caller reference
+/// learns that (at no cost); giving up would report the change for a retry
+/// that, in a differently composed SQS batch, bills its paths again.
+/// TooManyInvalidationsInProgress is not retried (it clears in minutes).
 pub fn retry_config() -> RetryConfig {
     RetryConfig::standard()
-        .with_max_attempts(5)
+        .with_max_attempts(8)
         .with_initial_backoff(Duration::from_secs(1))
         .with_max_backoff(Duration::from_secs(20))
 }

@@ -225,7 +225,7 @@ async fn throttling_is_retried_by_the_sdk() {
 }
 
 #[tokio::test]
-async fn persistent_throttling_fails_the_invocation_after_five_attempts() {
+async fn persistent_throttling_fails_the_invocation_after_eight_attempts() {
     let rule = mock!(Client::create_invalidation)
         .sequence()
         .http_status(400, Some(error_xml("Throttling", "Rate exceeded")))
@@ -238,7 +238,7 @@ async fn persistent_throttling_fails_the_invocation_after_five_attempts() {
     )
     .await
     .unwrap_err();
-    assert_eq!(rule.num_calls(), 5);
+    assert_eq!(rule.num_calls(), 8);
     let message = err.to_string();
     assert!(
         message.contains("did not accept the invalidation for E1ABC after retries"),

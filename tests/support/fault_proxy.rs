@@ -3,6 +3,9 @@
 //! - CallerReference semantics: the same reference with the same paths gets
 //!   the first invalidation back (not forwarded, not billed again); the same
 //!   reference with other paths gets `InvalidationBatchAlreadyExists`.
+//!   TooManyInvalidationsInProgress limits the creation of invalidations, so
+//!   a request whose reference is already held is answered with that
+//!   invalidation, never with that error.
 //! - Faults per request, by rule (request line contains a text) or at random
 //!   at a given rate: an error answer (Throttling, 503,
 //!   TooManyInvalidationsInProgress...), a connection closed before or after
@@ -198,6 +201,11 @@ fn serve(mut client: TcpStream, upstream_port: u16, state: &Mutex<State>) {
             .iter()
             .find(|r| line.contains(&r.request_line_contains))
             .map(|r| r.fault.clone());
+        let reference = elements(&text, "CallerReference")
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        let held = creates_invalidation && s.references.contains_key(&reference);
         let fault = by_rule.or_else(|| {
             let mix = s
                 .mix
@@ -206,6 +214,16 @@ fn serve(mut client: TcpStream, upstream_port: u16, state: &Mutex<State>) {
             let roll = next_random(&mut s.rng);
             let hit = (roll % 1_000_000) as f64 / 1_000_000.0 < mix.rate;
             hit.then(|| mix.faults[(next_random(&mut s.rng) % mix.faults.len() as u64) as usize].clone())
+        });
+        let fault = fault.filter(|f| {
+            !(held
+                && matches!(
+                    f,
+                    Fault::Error {
+                        code: "TooManyInvalidationsInProgress",
+                        ..
+                    }
+                ))
         });
         if fault.is_some() {
             s.counters.faults += 1;

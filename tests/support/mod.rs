@@ -412,29 +412,41 @@ pub fn sqs_batch(n: usize, prefix: &str) -> serde_json::Value {
 /// An SQS batch with one S3 upload notification per key (keys as S3 sends
 /// them, URL-encoded); message IDs and sequencers count from `first`.
 pub fn sqs_batch_of(keys: &[String], first: usize) -> serde_json::Value {
-    let text = std::fs::read_to_string(event_path("s3-put.json")).unwrap();
-    let put: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let put = sample_put();
     let records: Vec<serde_json::Value> = keys
         .iter()
         .enumerate()
-        .map(|(i, key)| {
-            let i = first + i;
-            let mut record = put["Records"][0].clone();
-            record["s3"]["object"]["key"] = key.as_str().into();
-            record["s3"]["object"]["sequencer"] = format!("{i:016X}").into();
-            serde_json::json!({
-                "messageId": format!("00000000-0000-4000-8000-{i:012}"),
-                "receiptHandle": format!("handle-{i}"),
-                "body": serde_json::json!({"Records": [record]}).to_string(),
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:changes",
-                "awsRegion": "us-east-1"
-            })
-        })
+        .map(|(i, key)| sqs_record(&put, first + i, key))
         .collect();
     serde_json::json!({ "Records": records })
+}
+
+/// The sample put event, the template of generated S3 notifications.
+pub fn sample_put() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(event_path("s3-put.json")).unwrap()).unwrap()
+}
+
+/// The message ID [`sqs_record`] gives message `index`.
+pub fn message_id(index: usize) -> String {
+    format!("00000000-0000-4000-8000-{index:012}")
+}
+
+/// One SQS message carrying an S3 upload notification of `key` (as S3 sends
+/// it), with an ID and sequencer derived from `index`.
+pub fn sqs_record(put: &serde_json::Value, index: usize, key: &str) -> serde_json::Value {
+    let mut record = put["Records"][0].clone();
+    record["s3"]["object"]["key"] = key.into();
+    record["s3"]["object"]["sequencer"] = format!("{index:016X}").into();
+    serde_json::json!({
+        "messageId": message_id(index),
+        "receiptHandle": format!("handle-{index}"),
+        "body": serde_json::json!({"Records": [record]}).to_string(),
+        "attributes": {"ApproximateReceiveCount": "1"},
+        "messageAttributes": {},
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:changes",
+        "awsRegion": "us-east-1"
+    })
 }
 
 /// The function binary with the environment Lambda would give it, pointed at
