@@ -176,6 +176,7 @@ async fn near_the_deadline_unsubmitted_changes_are_reported_not_lost() {
             Some(api.address()),
             &[("DISTRIBUTION_IDS", &format!("{slow},{second}"))],
         )
+        .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap(),
