@@ -297,6 +297,19 @@ async fn invalidation_batch_already_exists_is_explained() {
     assert!(message.contains("InvalidationBatchAlreadyExists"), "{message}");
 }
 
+/// The message of the error the handler returns for the put event when
+/// CloudFront answers with `rule`.
+async fn error_for(rule: &Rule) -> String {
+    handle(
+        &client(&[rule]),
+        &config("E1ABC", false),
+        &event("events/s3-put.json"),
+    )
+    .await
+    .unwrap_err()
+    .to_string()
+}
+
 #[tokio::test]
 async fn no_such_distribution_names_the_id_and_the_setting() {
     let rule = mock!(Client::create_invalidation).then_error(|| {
@@ -306,14 +319,7 @@ async fn no_such_distribution_names_the_id_and_the_setting() {
                 .build(),
         )
     });
-    let err = handle(
-        &client(&[&rule]),
-        &config("E1ABC", false),
-        &event("events/s3-put.json"),
-    )
-    .await
-    .unwrap_err();
-    let message = err.to_string();
+    let message = error_for(&rule).await;
     assert!(
         message.contains("distribution E1ABC does not exist (NoSuchDistribution)"),
         "{message}"
@@ -330,14 +336,7 @@ async fn access_denied_says_which_permission_is_missing() {
                 .build(),
         )
     });
-    let err = handle(
-        &client(&[&rule]),
-        &config("E1ABC", false),
-        &event("events/s3-put.json"),
-    )
-    .await
-    .unwrap_err();
-    let message = err.to_string();
+    let message = error_for(&rule).await;
     assert!(
         message.contains(
             "needs cloudfront:CreateInvalidation on arn:aws:cloudfront::<account>:distribution/E1ABC"

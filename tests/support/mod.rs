@@ -10,6 +10,7 @@ use aws_sdk_cloudfront::Client;
 use aws_sdk_cloudfront::types::{
     DefaultCacheBehavior, DistributionConfig, Origin, Origins, S3OriginConfig, ViewerProtocolPolicy,
 };
+use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -311,9 +312,9 @@ impl Stack {
         cmd.output().expect("run cargo lambda invoke")
     }
 
-    /// Every invalidation moto holds for a distribution, with its paths,
+    /// The IDs of every invalidation moto holds for a distribution,
     /// following ListInvalidations' pages.
-    pub async fn all_invalidations(&self, distribution: &str) -> Vec<Vec<String>> {
+    async fn invalidation_ids(&self, distribution: &str) -> Vec<String> {
         let mut ids = Vec::new();
         let mut marker: Option<String> = None;
         loop {
@@ -335,60 +336,46 @@ impl Stack {
                 _ => break,
             }
         }
-        let mut all = Vec::with_capacity(ids.len());
-        for id in ids {
-            let got = self
-                .cloudfront
-                .get_invalidation()
-                .distribution_id(distribution)
-                .id(&id)
-                .send()
-                .await
-                .unwrap();
-            all.push(
-                got.invalidation()
-                    .unwrap()
-                    .invalidation_batch()
-                    .unwrap()
-                    .paths()
-                    .unwrap()
-                    .items()
-                    .to_vec(),
-            );
-        }
-        all
+        ids
     }
 
-    /// Every invalidation moto holds for a distribution, as (id, paths),
-    /// minus those whose id is in `seen`, which it then records.
-    pub async fn new_invalidations(&self, distribution: &str, seen: &mut Vec<String>) -> Vec<Vec<String>> {
-        let list = self
+    /// The paths of one invalidation, sorted.
+    async fn invalidation_paths(&self, distribution: &str, id: &str) -> Vec<String> {
+        let got = self
             .cloudfront
-            .list_invalidations()
+            .get_invalidation()
             .distribution_id(distribution)
+            .id(id)
             .send()
             .await
             .unwrap();
-        let ids: Vec<String> = list
-            .invalidation_list()
-            .map(|l| l.items().iter().map(|s| s.id().to_owned()).collect())
-            .unwrap_or_default();
-        let fresh: Vec<String> = ids.into_iter().filter(|id| !seen.contains(id)).collect();
+        let mut paths = got
+            .invalidation()
+            .unwrap()
+            .invalidation_batch()
+            .unwrap()
+            .paths()
+            .unwrap()
+            .items()
+            .to_vec();
+        paths.sort();
+        paths
+    }
+
+    /// Every invalidation moto holds for a distribution, with its paths.
+    pub async fn all_invalidations(&self, distribution: &str) -> Vec<Vec<String>> {
+        self.new_invalidations(distribution, &mut Vec::new()).await
+    }
+
+    /// The paths of every invalidation moto holds for a distribution whose
+    /// ID is not in `seen`, which then records them.
+    pub async fn new_invalidations(&self, distribution: &str, seen: &mut Vec<String>) -> Vec<Vec<String>> {
         let mut found = Vec::new();
-        for id in fresh {
-            let got = self
-                .cloudfront
-                .get_invalidation()
-                .distribution_id(distribution)
-                .id(&id)
-                .send()
-                .await
-                .unwrap();
-            let batch = got.invalidation().unwrap().invalidation_batch().unwrap();
-            let mut paths = batch.paths().unwrap().items().to_vec();
-            paths.sort();
-            found.push(paths);
-            seen.push(id);
+        for id in self.invalidation_ids(distribution).await {
+            if !seen.contains(&id) {
+                found.push(self.invalidation_paths(distribution, &id).await);
+                seen.push(id);
+            }
         }
         found
     }
@@ -470,4 +457,28 @@ pub fn function_command(cloudfront_port: u16, runtime_api: Option<String>, env: 
     }
     cmd.envs(env.iter().copied());
     cmd
+}
+
+/// Reads one HTTP/1.1 request: head and Content-Length body.
+pub fn read_request(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = stream.read(&mut chunk).ok().filter(|&n| n > 0)?;
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    while buf.len() < head_end + length {
+        let n = stream.read(&mut chunk).ok().filter(|&n| n > 0)?;
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Some(buf)
 }

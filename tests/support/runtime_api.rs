@@ -4,7 +4,7 @@
 //! (cold start). Serves one request per connection (`Connection: close`).
 
 use serde_json::Value;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
@@ -126,32 +126,14 @@ fn serve(
     let _ = stream.write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
 }
 
+/// One request's first line and body.
 fn read_request(stream: &mut TcpStream) -> Option<(String, Vec<u8>)> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 65536];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        let n = stream.read(&mut chunk).ok().filter(|&n| n > 0)?;
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let length: usize = head
+    let request = super::read_request(stream)?;
+    let head_end = request.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let line = String::from_utf8_lossy(&request)
         .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("content-length:")
-                .map(|v| v.trim().to_owned())
-        })
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    while buf.len() < head_end + length {
-        let n = stream.read(&mut chunk).ok().filter(|&n| n > 0)?;
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    Some((
-        head.lines().next().unwrap_or_default().to_owned(),
-        buf[head_end..head_end + length].to_vec(),
-    ))
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    Some((line, request[head_end..].to_vec()))
 }
