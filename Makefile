@@ -10,10 +10,10 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 export CARGO_TERM_COLOR := never
 
-.PHONY: test tools rust-tools lint unit template demo bench soak build clean
+.PHONY: test tools rust-tools lint unit template fuzz-short fuzz demo bench soak build clean
 
 ## make test: everything CI runs.
-test: tools lint unit template
+test: tools lint unit template fuzz-short
 
 tools: $(AWS_VENV)/.installed $(CHECKOV_VENV)/.installed rust-tools
 
@@ -47,6 +47,15 @@ template: tools
 	checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
 	sam build --template template.yaml
 	$(AWS_VENV)/bin/python -m pytest tests/template -q
+
+## Short fuzz runs of key decoding / path encoding and of the event parser (cargo-fuzz,
+## pinned, on the nightly toolchain); a crash fails the run with the input saved.
+fuzz-short:
+	bash fuzz/run.sh 25
+
+## make fuzz: five minutes per target.
+fuzz:
+	bash fuzz/run.sh 300
 
 ## make demo: moto as CloudFront, the function under the runtime emulator, every sample event.
 demo: tools
