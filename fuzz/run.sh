@@ -37,14 +37,19 @@ for target in "${targets[@]}"; do
         max_len=16384 # larger samples are read truncated
     fi
     mkdir -p "${inputs[0]}"
-    log="$fuzz_dir/logs/$target.log"
+    # This run's own log, kept as logs/TARGET.log at the end, so that two runs
+    # at once do not mix their figures.
+    log=$(mktemp)
     if cargo +nightly fuzz run "$target" "${inputs[@]}" -- \
         -max_total_time="$seconds" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 \
         -dict="$fuzz_dir/dicts/$target.dict" -print_final_stats=1 >"$log" 2>&1; then
         stat() { sed -n "s/^stat::$1: *//p" "$log" | tail -n 1; }
         echo "fuzz $target: $(stat number_of_executed_units) executions in ${seconds}s" \
             "($(stat average_exec_per_sec) exec/s), corpus $(find "${inputs[0]}" -type f | wc -l) inputs, no crash"
+        mv "$log" "$fuzz_dir/logs/$target.log"
     else
+        mv "$log" "$fuzz_dir/logs/$target.log"
+        log="$fuzz_dir/logs/$target.log"
         # The panic, then the input as cargo-fuzz shows it (or the log's end).
         sed -n '/panicked at/,/^$/p' "$log" | head -n 6
         sed -n '/^Failing input:/,/^Reproduce with:/p' "$log" | grep . || tail -n 30 "$log"
