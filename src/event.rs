@@ -4,7 +4,7 @@
 //! S3 events and SQS batches of any of these. A record that cannot be used is
 //! kept with its reason so the caller can report it. Pure: no I/O.
 
-use crate::path::decode_key;
+use crate::path::{MAX_KEY_BYTES, decode_key};
 use aws_lambda_events::s3::S3EventRecord;
 use serde::Serialize;
 use serde_json::Value;
@@ -307,9 +307,12 @@ fn read_eventbridge(value: &Value, unit: &mut Unit) {
         ));
         return;
     };
-    if raw.is_empty() {
-        unit.rejected
-            .push(skipped("EventBridge event has an empty detail.object.key".into()));
+    if raw.is_empty() || raw.len() > MAX_KEY_BYTES {
+        let reason = format!(
+            "EventBridge detail.object.key is {} bytes; S3 keys are 1 to 1,024",
+            raw.len()
+        );
+        unit.rejected.push(skipped(reason));
         return;
     }
     let identity = identity(&[

@@ -7,6 +7,10 @@ use std::fmt;
 /// Maximum length of one invalidation path (CloudFront API reference).
 pub const MAX_PATH_LEN: usize = 4000;
 
+/// Maximum length of an S3 key in bytes: a longer "key" did not come from S3,
+/// and encoded it could exceed [`MAX_PATH_LEN`].
+pub const MAX_KEY_BYTES: usize = 1024;
+
 /// The characters CloudFront wants percent-encoded in a path: control
 /// characters, space and the RFC 1738 "unsafe" set, plus `?` (else it starts a
 /// query string). Every other ASCII character must stay literal or the
@@ -39,6 +43,8 @@ pub enum KeyError {
     BrokenEscape { escape: String, at: usize },
     #[error("the decoded key is not valid UTF-8 (bytes {bytes})")]
     NotUtf8 { bytes: String },
+    #[error("the key is {bytes} bytes long; S3 keys are at most 1,024")]
+    TooLong { bytes: usize },
 }
 
 /// Decodes a key as S3 puts it in an event notification: form-URL-encoded, so
@@ -68,6 +74,9 @@ pub fn decode_key(raw: &str) -> Result<String, KeyError> {
             b => out.push(b),
         }
         i += 1;
+    }
+    if out.len() > MAX_KEY_BYTES {
+        return Err(KeyError::TooLong { bytes: out.len() });
     }
     String::from_utf8(out).map_err(|e| KeyError::NotUtf8 {
         bytes: e
@@ -230,6 +239,11 @@ mod tests {
         assert_eq!(decode_key(""), Err(KeyError::Empty));
         // A sign is not a hex digit even though from_str_radix accepts it.
         assert!(matches!(decode_key("%+1"), Err(KeyError::BrokenEscape { .. })));
+        assert_eq!(
+            decode_key(&"%7F".repeat(1025)),
+            Err(KeyError::TooLong { bytes: 1025 })
+        );
+        assert!(decode_key(&"%7F".repeat(1024)).is_ok());
     }
 
     #[test]

@@ -276,3 +276,20 @@ fn eventbridge_keys_without_plus_or_percent_give_one_path() {
             .contains("\"Object Tags Added\"")
     );
 }
+
+#[test]
+fn keys_longer_than_s3_allows_are_rejected_not_encoded() {
+    let mut event = load(&event_path("s3-put.json"));
+    event["Records"][0]["s3"]["object"]["key"] = json!("%7F".repeat(1400));
+    let sqs = json!({"Records": [{"eventSource": "aws:sqs", "messageId": "m0", "body": event.to_string()}]});
+    let incoming = event::parse(&sqs).unwrap();
+    assert!(incoming.units[0].changes.is_empty());
+    assert_eq!(
+        incoming.units[0].rejected[0].reason,
+        "record 0: the key is 1400 bytes long; S3 keys are at most 1,024"
+    );
+    let mut eventbridge = load(&event_path("eventbridge-object-created.json"));
+    eventbridge["detail"]["object"]["key"] = json!("x".repeat(1025));
+    let incoming = event::parse(&eventbridge).unwrap();
+    assert!(incoming.units[0].rejected[0].reason.contains("1025 bytes"));
+}

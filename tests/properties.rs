@@ -202,13 +202,13 @@ proptest! {
                 if !raw.contains(['%', '+']) {
                     prop_assert_eq!(&key, &raw);
                 }
-                if key.len() <= S3_MAX_KEY_BYTES {
-                    assert_path_rules(&key)?;
-                }
+                prop_assert!(key.len() <= S3_MAX_KEY_BYTES);
+                assert_path_rules(&key)?;
             }
             Err(KeyError::Empty) => prop_assert!(raw.is_empty()),
             Err(KeyError::BrokenEscape { at, .. }) => prop_assert_eq!(raw.as_bytes().get(at), Some(&b'%')),
             Err(KeyError::NotUtf8 { bytes }) => prop_assert!(raw.contains('%') && !bytes.is_empty()),
+            Err(KeyError::TooLong { bytes }) => prop_assert!(bytes > S3_MAX_KEY_BYTES && bytes <= raw.len()),
         }
     }
 }
