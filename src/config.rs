@@ -111,6 +111,16 @@ impl Target {
     }
 }
 
+/// As in `DISTRIBUTION_IDS`: `ID` or `ID=/origin/path`.
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.origin {
+            None => write!(f, "{}", self.id),
+            Some(origin) => write!(f, "{}={origin}", self.id),
+        }
+    }
+}
+
 /// Which distributions serve the changed objects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Distributions {

@@ -157,46 +157,44 @@ impl Invalidator {
                 plan::plan(&incoming.units, &self.config, &Targets::Same(targets))
             }
             Distributions::Auto => {
-                let listed = self
-                    .discovered
-                    .get_or_try_init(|| async {
-                        let listed = cloudfront::list_distributions(&self.client).await?;
-                        info!(
-                            distributions = listed.len(),
-                            "listed the account's distributions for discovery"
-                        );
-                        Ok::<_, String>(listed)
-                    })
-                    .await
-                    .map_err(|e| HandlerError::Discovery(e.clone()))
-                    .inspect_err(|e| error!("{e}"))?;
-                let buckets: BTreeSet<&str> = incoming
-                    .units
-                    .iter()
-                    .flat_map(|u| &u.changes)
-                    .map(|c| c.bucket.as_str())
-                    .collect();
-                let by_bucket: BTreeMap<String, Vec<Target>> = buckets
-                    .into_iter()
-                    .map(|b| (b.to_owned(), discovery::targets_for(b, listed)))
-                    .collect();
-                for (bucket, targets) in &by_bucket {
-                    let found: Vec<String> = targets
-                        .iter()
-                        .map(|t| {
-                            format!(
-                                "{}{}",
-                                t.id,
-                                t.origin.as_ref().map(|o| format!("={o}")).unwrap_or_default()
-                            )
-                        })
-                        .collect();
-                    info!(bucket, "distributions serving the bucket: [{}]", found.join(", "));
-                }
+                let by_bucket = self.discover(&incoming).await?;
                 plan::plan(&incoming.units, &self.config, &Targets::ByBucket(&by_bucket))
             }
         };
         handle_planned(&self.client, &self.config, incoming, plan, deadline).await
+    }
+
+    /// `DISTRIBUTION_IDS=auto`: the targets serving each bucket of the event,
+    /// from the account's distributions (listed on first use, then kept).
+    async fn discover(&self, incoming: &Incoming) -> Result<BTreeMap<String, Vec<Target>>, HandlerError> {
+        let listed = self
+            .discovered
+            .get_or_try_init(|| async {
+                let listed = cloudfront::list_distributions(&self.client).await?;
+                info!(
+                    distributions = listed.len(),
+                    "listed the account's distributions for discovery"
+                );
+                Ok::<_, String>(listed)
+            })
+            .await
+            .map_err(|e| HandlerError::Discovery(e.clone()))
+            .inspect_err(|e| error!("{e}"))?;
+        let buckets: BTreeSet<&str> = incoming
+            .units
+            .iter()
+            .flat_map(|u| &u.changes)
+            .map(|c| c.bucket.as_str())
+            .collect();
+        let by_bucket: BTreeMap<String, Vec<Target>> = buckets
+            .into_iter()
+            .map(|b| (b.to_owned(), discovery::targets_for(b, listed)))
+            .collect();
+        for (bucket, targets) in &by_bucket {
+            let found: Vec<String> = targets.iter().map(ToString::to_string).collect();
+            info!(bucket, "distributions serving the bucket: [{}]", found.join(", "));
+        }
+        Ok(by_bucket)
     }
 }
 

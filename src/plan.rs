@@ -254,6 +254,14 @@ mod tests {
         super::plan(units, config, &Targets::Same(targets))
     }
 
+    /// Each request as (distribution, paths).
+    fn requests(plan: &Plan) -> Vec<(String, Vec<&str>)> {
+        plan.batches
+            .iter()
+            .map(|b| (b.distribution.to_string(), paths(b)))
+            .collect()
+    }
+
     fn paths(batch: &Batch) -> Vec<&str> {
         batch.paths.iter().map(InvalidationPath::as_str).collect()
     }
@@ -403,11 +411,7 @@ mod tests {
             change("robots.txt", "3"),
         ]);
         let mapped = plan(&units, &c);
-        let got: Vec<(String, Vec<&str>)> = mapped
-            .batches
-            .iter()
-            .map(|b| (b.distribution.to_string(), paths(b)))
-            .collect();
+        let got = requests(&mapped);
         assert_eq!(
             got,
             [
@@ -471,11 +475,7 @@ mod tests {
             identity: "o".into(),
         });
         let plan = super::plan(&units, &c, &Targets::ByBucket(&by_bucket));
-        let got: Vec<(String, Vec<&str>)> = plan
-            .batches
-            .iter()
-            .map(|b| (b.distribution.to_string(), paths(b)))
-            .collect();
+        let got = requests(&plan);
         assert_eq!(
             got,
             [
