@@ -38,7 +38,11 @@ fn benches(c: &mut Criterion) {
         let event = sqs_batch(n);
         group.throughput(Throughput::Elements(n as u64));
         group.bench_with_input(BenchmarkId::from_parameter(n), &event, |b, event| {
-            b.iter(|| plan::plan(&event::parse(black_box(event)).unwrap().units, &config, &targets))
+            b.iter(|| {
+                let units = event::parse(black_box(event)).unwrap().units;
+                let demands = plan::demands(&units, &config, &targets);
+                plan::plan(&units, demands, config.max_paths, &Default::default())
+            })
         });
     }
     group.finish();

@@ -1,34 +1,127 @@
-//! The wildcard budget: when a distribution has more distinct paths than
-//! `MAX_PATHS`, groups of paths are replaced by the deepest directory
-//! wildcards that bring the count within budget, so a big deploy costs a few
-//! paths instead of thousands. Pure: no I/O.
+//! What one request to a distribution may hold, and how the paths a change
+//! needs are brought within it: CloudFront's in-progress limits shared with a
+//! concurrent invocation, and the `MAX_PATHS` budget. Groups of paths become
+//! the deepest directory wildcards that fit, so a big deploy costs a few paths
+//! instead of thousands; what cannot fit at all waits for a later retry.
+//! Pure: no I/O.
 
 use crate::path::InvalidationPath;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Wildcards one invocation may submit per distribution. CloudFront allows 15
-/// wildcard paths in progress per distribution; the queue wirings run at most
-/// 2 invocations at once, so 7 each stays under it.
-pub const MAX_WILDCARDS: usize = 7;
+/// What CloudFront holds in progress per distribution (Developer Guide,
+/// "Concurrent invalidation request maximum"): 3,000 file paths and,
+/// separately, 15 wildcard paths. A request past either is refused with
+/// TooManyInvalidationsInProgress.
+pub const HELD_FILES: usize = 3000;
+pub const HELD_WILDCARDS: usize = 15;
 
-/// Paths, each with the units (SQS messages) that need it.
-pub type Needs = BTreeMap<InvalidationPath, BTreeSet<usize>>;
+/// Invocations that may plan for one distribution at the same moment, each
+/// reading the same free room: the queue wirings' event source mapping runs
+/// at most 2 (`MaximumConcurrency`). Each takes its share, so together they
+/// never ask for more than is free.
+pub const CONCURRENT_PLANNERS: usize = 2;
 
-/// Brings `paths` within `max_paths` paths and [`MAX_WILDCARDS`] wildcards by
-/// replacing the paths under a directory with `dir/*`, deepest directories
-/// first and, at one depth, the ones holding most paths first; it stops as
-/// soon as both limits hold. Every input path stays covered by an output path
-/// (itself or a wildcard over one of its directories). `max_paths` 0 means no
-/// budget: only the wildcard limit applies.
-pub fn apply(paths: Needs, max_paths: usize) -> Needs {
-    let fits = |items: &Needs| {
-        (max_paths == 0 || items.len() <= max_paths)
-            && items.keys().filter(|p| p.is_wildcard()).count() <= MAX_WILDCARDS
-    };
-    let mut items = paths;
-    if fits(&items) {
-        return items;
+/// A change's place in the event: (unit, change within the unit).
+pub type ChangeRef = (usize, usize);
+
+/// Paths, each with the changes that need it.
+pub type Needs = BTreeMap<InvalidationPath, BTreeSet<ChangeRef>>;
+
+/// Paths in progress at a distribution, as CloudFront counts them.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct InProgress {
+    pub files: usize,
+    pub wildcards: usize,
+}
+
+impl InProgress {
+    pub fn of<'p>(paths: impl IntoIterator<Item = &'p str>) -> Self {
+        let mut held = InProgress::default();
+        for path in paths {
+            if path.ends_with('*') {
+                held.wildcards += 1;
+            } else {
+                held.files += 1;
+            }
+        }
+        held
     }
+}
+
+impl std::ops::Add for InProgress {
+    type Output = InProgress;
+
+    fn add(self, other: InProgress) -> InProgress {
+        InProgress {
+            files: self.files + other.files,
+            wildcards: self.wildcards + other.wildcards,
+        }
+    }
+}
+
+/// What one request may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Room {
+    /// All paths, billed: `MAX_PATHS`.
+    pub paths: usize,
+    /// Paths without a wildcard.
+    pub files: usize,
+    pub wildcards: usize,
+}
+
+impl Room {
+    /// This invocation's share of what the distribution has free, within
+    /// `max_paths`.
+    pub fn share(max_paths: usize, busy: InProgress) -> Room {
+        Room {
+            paths: max_paths,
+            files: HELD_FILES.saturating_sub(busy.files) / CONCURRENT_PLANNERS,
+            wildcards: HELD_WILDCARDS.saturating_sub(busy.wildcards) / CONCURRENT_PLANNERS,
+        }
+    }
+
+    fn holds(&self, items: &Needs) -> bool {
+        let held = InProgress::of(items.keys().map(InvalidationPath::as_str));
+        items.len() <= self.paths && held.files <= self.files && held.wildcards <= self.wildcards
+    }
+}
+
+/// The paths to request, and the units (SQS messages) left for a retry.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Fitted {
+    pub kept: Needs,
+    pub deferred: BTreeSet<usize>,
+}
+
+/// Brings `needs` within `room`. When they do not fit as they are, the paths
+/// under a directory are replaced by `dir/*`, deepest directories first and,
+/// at one depth, the ones holding most paths first, stopping as soon as they
+/// fit; every path stays covered (by itself or a wildcard over one of its
+/// directories). Without a wildcard to spend, exact paths are kept unit by
+/// unit while they fit, and the other units are deferred whole: their
+/// changes are not in the request, so they are reported for a retry.
+pub fn fit(needs: Needs, room: Room) -> Fitted {
+    if room.holds(&needs) {
+        return Fitted {
+            kept: needs,
+            deferred: BTreeSet::new(),
+        };
+    }
+    if room.wildcards > 0 && room.paths > 0 {
+        let collapsed = collapse(needs.clone(), &room);
+        if room.holds(&collapsed) {
+            return Fitted {
+                kept: collapsed,
+                deferred: BTreeSet::new(),
+            };
+        }
+    }
+    defer(needs, &room)
+}
+
+/// The wildcard budget proper: see [`fit`].
+fn collapse(needs: Needs, room: &Room) -> Needs {
+    let mut items = needs;
     let deepest = items
         .keys()
         .map(|p| directory_depth(p.as_str()))
@@ -48,20 +141,48 @@ pub fn apply(paths: Needs, max_paths: usize) -> Needs {
             .collect();
         groups.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| a.0.cmp(&b.0)));
         for (dir, members) in groups {
-            if fits(&items) {
+            if room.holds(&items) {
                 return items;
             }
-            let mut units = BTreeSet::new();
+            let mut changes = BTreeSet::new();
             for member in &members {
-                units.extend(items.remove(member).unwrap_or_default());
+                changes.extend(items.remove(member).unwrap_or_default());
             }
             items
                 .entry(InvalidationPath::wildcard_for_directory(&dir))
                 .or_default()
-                .extend(units);
+                .extend(changes);
         }
     }
     items
+}
+
+/// Exact paths, unit by unit in order, while they fit; the rest deferred.
+fn defer(needs: Needs, room: &Room) -> Fitted {
+    let mut by_unit: BTreeMap<usize, Vec<&InvalidationPath>> = BTreeMap::new();
+    for (path, changes) in &needs {
+        for &(unit, _) in changes {
+            by_unit.entry(unit).or_default().push(path);
+        }
+    }
+    let mut kept = Needs::new();
+    let mut deferred = BTreeSet::new();
+    for (unit, paths) in by_unit {
+        let mut with_unit = kept.clone();
+        for path in paths {
+            with_unit.entry(path.clone()).or_default();
+        }
+        if room.holds(&with_unit) {
+            kept = with_unit;
+        } else {
+            deferred.insert(unit);
+        }
+    }
+    // Each kept path with the changes of the units that are kept.
+    for (path, changes) in kept.iter_mut() {
+        changes.extend(needs[path].iter().filter(|(unit, _)| !deferred.contains(unit)));
+    }
+    Fitted { kept, deferred }
 }
 
 /// Depth of the directory an item stands for: `/a/b/c.css` is in `/a/b/`
@@ -96,6 +217,7 @@ pub fn covers(path: &InvalidationPath, target: &InvalidationPath) -> bool {
 mod tests {
     use super::*;
 
+    /// One unit per path, each with one change.
     fn needs(paths: &[&str]) -> Needs {
         paths
             .iter()
@@ -103,7 +225,7 @@ mod tests {
             .map(|(i, p)| {
                 (
                     InvalidationPath::for_key(p.trim_start_matches('/')),
-                    BTreeSet::from([i]),
+                    BTreeSet::from([(i, 0)]),
                 )
             })
             .collect()
@@ -113,11 +235,58 @@ mod tests {
         needs.keys().map(InvalidationPath::as_str).collect()
     }
 
+    /// Room for `paths` paths with nothing in progress.
+    fn budget(paths: usize) -> Room {
+        Room::share(paths, InProgress::default())
+    }
+
+    fn kept(needs: Needs, room: Room) -> Needs {
+        let fitted = fit(needs, room);
+        assert!(fitted.deferred.is_empty(), "{:?}", fitted.deferred);
+        fitted.kept
+    }
+
     #[test]
     fn within_budget_nothing_changes() {
         let input = needs(&["/a/x.css", "/b/y.css"]);
-        assert_eq!(apply(input.clone(), 2), input);
-        assert_eq!(apply(input.clone(), 0), input);
+        assert_eq!(kept(input.clone(), budget(2)), input);
+        assert_eq!(kept(input.clone(), budget(HELD_FILES)), input);
+    }
+
+    #[test]
+    fn the_share_is_half_of_what_is_free() {
+        assert_eq!(
+            budget(100),
+            Room {
+                paths: 100,
+                files: 1500,
+                wildcards: 7
+            }
+        );
+        let busy = InProgress {
+            files: 2990,
+            wildcards: 14,
+        };
+        assert_eq!(
+            Room::share(3000, busy),
+            Room {
+                paths: 3000,
+                files: 5,
+                wildcards: 0
+            }
+        );
+        let over = InProgress {
+            files: 4000,
+            wildcards: 20,
+        };
+        assert_eq!(Room::share(3000, over).files, 0);
+        assert_eq!(
+            InProgress::of(["/a", "/b*", "/c/*", "/d"]),
+            InProgress {
+                files: 2,
+                wildcards: 2
+            }
+        );
     }
 
     #[test]
@@ -132,7 +301,7 @@ mod tests {
         ]);
         // 6 paths, budget 4: collapsing css/ (3 -> 1) is enough.
         assert_eq!(
-            keys(&apply(input.clone(), 4)),
+            keys(&kept(input.clone(), budget(4))),
             [
                 "/index.html",
                 "/static/admin/css/*",
@@ -142,34 +311,96 @@ mod tests {
         );
         // Budget 3: both leaf directories.
         assert_eq!(
-            keys(&apply(input.clone(), 3)),
+            keys(&kept(input.clone(), budget(3))),
             ["/index.html", "/static/admin/css/*", "/static/admin/js/*"]
         );
         // Budget 2: their parent.
-        assert_eq!(keys(&apply(input.clone(), 2)), ["/index.html", "/static/admin/*"]);
+        assert_eq!(
+            keys(&kept(input.clone(), budget(2))),
+            ["/index.html", "/static/admin/*"]
+        );
         // Budget 1: everything.
-        assert_eq!(keys(&apply(input, 1)), ["/*"]);
+        assert_eq!(keys(&kept(input, budget(1))), ["/*"]);
     }
 
     #[test]
-    fn units_follow_their_paths_into_the_wildcard() {
+    fn changes_follow_their_paths_into_the_wildcard() {
         let input = needs(&["/a/x.css", "/a/y.css", "/b.css"]);
-        let out = apply(input, 2);
+        let out = kept(input, budget(2));
         let wildcard = InvalidationPath::wildcard_for_directory("/a/");
-        assert_eq!(out[&wildcard], BTreeSet::from([0, 1]));
+        assert_eq!(out[&wildcard], BTreeSet::from([(0, 0), (1, 0)]));
     }
 
     #[test]
     fn too_many_wildcards_merge_upwards() {
         let dirs: Vec<String> = (0..10).map(|i| format!("/site/d{i}/f*.txt")).collect();
         let refs: Vec<&str> = dirs.iter().map(String::as_str).collect();
-        let out = apply(needs(&refs), 0);
+        let out = kept(needs(&refs), budget(HELD_FILES));
         assert!(
-            out.keys().filter(|p| p.is_wildcard()).count() <= MAX_WILDCARDS,
+            out.keys().filter(|p| p.is_wildcard()).count() <= 7,
             "{:?}",
             keys(&out)
         );
         assert!(out.len() < 10);
+    }
+
+    #[test]
+    fn fewer_free_wildcards_mean_coarser_wildcards() {
+        let paths: Vec<String> = (0..40).map(|i| format!("/site/d{}/f{i}.css", i % 4)).collect();
+        let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+        let roomy = kept(needs(&refs), budget(10));
+        assert_eq!(
+            keys(&roomy),
+            ["/site/d0/*", "/site/d1/*", "/site/d2/*", "/site/d3/*"]
+        );
+        let busy = InProgress {
+            files: 0,
+            wildcards: 11,
+        };
+        let tight = kept(needs(&refs), Room::share(10, busy));
+        assert_eq!(keys(&tight), ["/site/*"]);
+    }
+
+    #[test]
+    fn without_a_free_wildcard_exact_paths_fit_and_the_rest_waits() {
+        let input = needs(&["/a/1.css", "/a/2.css", "/a/3.css", "/b/4.css"]);
+        let busy = InProgress {
+            files: 0,
+            wildcards: 15,
+        };
+        let fitted = fit(input, Room::share(2, busy));
+        assert_eq!(keys(&fitted.kept), ["/a/1.css", "/a/2.css"]);
+        assert_eq!(fitted.deferred, BTreeSet::from([2, 3]));
+        // Nothing free at all: everything waits, nothing is requested.
+        let full = InProgress {
+            files: 3000,
+            wildcards: 15,
+        };
+        let fitted = fit(needs(&["/x.css"]), Room::share(100, full));
+        assert!(fitted.kept.is_empty());
+        assert_eq!(fitted.deferred, BTreeSet::from([0]));
+    }
+
+    #[test]
+    fn a_unit_is_kept_or_deferred_whole() {
+        // Unit 0 needs two paths, unit 1 one shared with unit 0 and one more.
+        let p = |k: &str| InvalidationPath::for_key(k);
+        let input: Needs = [
+            (p("a.css"), BTreeSet::from([(0, 0), (1, 0)])),
+            (p("b.css"), BTreeSet::from([(0, 1)])),
+            (p("c.css"), BTreeSet::from([(1, 1)])),
+        ]
+        .into();
+        let room = Room {
+            paths: 2,
+            files: 2,
+            wildcards: 0,
+        };
+        let fitted = fit(input, room);
+        assert_eq!(keys(&fitted.kept), ["/a.css", "/b.css"]);
+        assert_eq!(fitted.deferred, BTreeSet::from([1]));
+        // The deferred unit's change is not counted as covered.
+        assert_eq!(fitted.kept[&p("a.css")], BTreeSet::from([(0, 0)]));
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The only module that talks to AWS: submits one planned batch as a
 //! CreateInvalidation and turns CloudFront's errors into ones that say what
-//! happened and what to do.
+//! happened and what to do; lists distributions; reads what a distribution
+//! holds in progress.
 
+use crate::budget::InProgress;
 use crate::config::DistributionId;
 use crate::discovery::DistributionOrigins;
 use crate::plan::Batch;
@@ -11,7 +13,8 @@ use aws_sdk_cloudfront::Client;
 use aws_sdk_cloudfront::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cloudfront::operation::create_invalidation::CreateInvalidationError;
 use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
-use std::time::Duration;
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime};
 
 /// The SDK's standard retry mode retries Throttling ("Rate exceeded"), 5xx
 /// and connection errors with exponential backoff and jitter: at most 8
@@ -96,6 +99,16 @@ pub enum SubmitError {
          (TooManyInvalidationsInProgress: 3,000 paths or 15 wildcards); retry once some complete"
     )]
     TooManyInProgress { distribution: DistributionId },
+    #[error(
+        "no room at distribution {distribution} for {units} change(s) now: it holds {} paths and {} \
+         wildcards in progress (CloudFront holds 3,000 and 15), and this invocation takes half of \
+         what is free; left for the retry, without a request", in_progress.files, in_progress.wildcards
+    )]
+    NoRoom {
+        distribution: DistributionId,
+        in_progress: InProgress,
+        units: usize,
+    },
     #[error(
         "not submitted to {distribution}: {left_ms} ms were left before the invocation's deadline, \
          too little for a CloudFront call; left for the retry"
@@ -195,6 +208,130 @@ pub async fn list_distributions(client: &Client) -> Result<Vec<DistributionOrigi
         }
     }
     Ok(all)
+}
+
+/// Reading what the distributions hold in progress gives up after this, or
+/// after a third of the time left before the deadline (see [`read_until`]):
+/// it only makes a plan better, so it must not hold the invocation up.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// When the reads of an invocation that has `time_left` must be done.
+pub fn read_until(time_left: Duration) -> Instant {
+    Instant::now() + READ_TIMEOUT.min(time_left / 3)
+}
+
+/// Pages of ListInvalidations read at most, and how far back: CloudFront
+/// lists the newest first, and an invalidation takes minutes, rarely 40.
+const MAX_PAGES: usize = 10;
+const RECENT: Duration = Duration::from_secs(3600);
+/// GetInvalidation calls per distribution per invocation at most; the
+/// answers are kept, since an invalidation's paths never change.
+pub const MAX_LOOKUPS: usize = 20;
+
+/// What a distribution holds in progress, as far as read.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Held {
+    pub held: InProgress,
+    /// Invalidations in progress whose paths were not read this time
+    /// (beyond [`MAX_LOOKUPS`]): counted as holding nothing.
+    pub unread: usize,
+}
+
+/// What an environment knows of one distribution's invalidations in
+/// progress, by ID: the ones it created, and the ones it read.
+pub type Known = HashMap<String, InProgress>;
+
+/// What `distribution` holds in progress: ListInvalidations (newest first,
+/// the last hour), then GetInvalidation for each in-progress invalidation not
+/// in `known` (at most [`MAX_LOOKUPS`]), all done by `until`. `known` keeps
+/// only those in progress.
+pub async fn in_progress(
+    client: &Client,
+    distribution: &DistributionId,
+    known: &mut Known,
+    until: Instant,
+) -> Result<Held, String> {
+    // Each call gets what is left of the reads' time.
+    let read = || {
+        let left = until.saturating_duration_since(Instant::now());
+        (left >= Duration::from_millis(100))
+            .then(|| aws_sdk_cloudfront::Config::builder().timeout_config(timeout_config(left)))
+            .ok_or_else(|| format!("no time left to read what {distribution} holds in progress"))
+    };
+    let failed = |what: &str, e: &dyn std::fmt::Display| format!("{what} of {distribution} failed: {e}");
+    let mut ids = Vec::new();
+    let mut marker: Option<String> = None;
+    let recent = aws_sdk_cloudfront::primitives::DateTime::from(SystemTime::now() - RECENT);
+    for _ in 0..MAX_PAGES {
+        let page = client
+            .list_invalidations()
+            .distribution_id(distribution.as_str())
+            .max_items(100)
+            .set_marker(marker.take())
+            .customize()
+            .config_override(read()?)
+            .send()
+            .await
+            .map_err(|e| {
+                failed(
+                    "ListInvalidations",
+                    &aws_sdk_cloudfront::error::DisplayErrorContext(e),
+                )
+            })?;
+        let Some(list) = page.invalidation_list() else {
+            break;
+        };
+        // moto answers COMPLETED; CloudFront Completed or InProgress.
+        let running = list
+            .items()
+            .iter()
+            .filter(|i| !i.status().eq_ignore_ascii_case("completed"));
+        ids.extend(running.map(|i| i.id().to_owned()));
+        let older = list
+            .items()
+            .last()
+            .is_some_and(|i| i.create_time().secs() < recent.secs());
+        match list.next_marker() {
+            Some(next) if list.is_truncated() && !next.is_empty() && !older => marker = Some(next.to_owned()),
+            _ => break,
+        }
+    }
+    let running: std::collections::HashSet<&String> = ids.iter().collect();
+    known.retain(|id, _| running.contains(id));
+    let mut held = Held::default();
+    let mut lookups = 0;
+    for id in ids {
+        if !known.contains_key(&id) {
+            if lookups == MAX_LOOKUPS {
+                held.unread += 1;
+                continue;
+            }
+            lookups += 1;
+            let got = client
+                .get_invalidation()
+                .distribution_id(distribution.as_str())
+                .id(&id)
+                .customize()
+                .config_override(read()?)
+                .send()
+                .await
+                .map_err(|e| {
+                    failed(
+                        "GetInvalidation",
+                        &aws_sdk_cloudfront::error::DisplayErrorContext(e),
+                    )
+                })?;
+            let paths = got
+                .invalidation()
+                .and_then(|i| i.invalidation_batch())
+                .and_then(|b| b.paths())
+                .map(|p| p.items())
+                .unwrap_or_default();
+            known.insert(id.clone(), InProgress::of(paths.iter().map(String::as_str)));
+        }
+        held.held = held.held + known[&id];
+    }
+    Ok(held)
 }
 
 fn invalidation_batch(batch: &Batch) -> Result<InvalidationBatch, aws_sdk_cloudfront::error::BuildError> {

@@ -2,6 +2,7 @@
 //! validated there, so a bad value stops the function at init with a message
 //! naming the variable instead of failing every invocation later.
 
+use crate::budget::HELD_FILES;
 use crate::filter::Glob;
 use std::fmt;
 
@@ -145,7 +146,8 @@ pub struct Config {
     pub include: Vec<Glob>,
     pub exclude: Vec<Glob>,
     pub skip_hashed_names: bool,
-    /// `MAX_PATHS`: 0 means no budget.
+    /// `MAX_PATHS`, 1 to 3,000: `0` in the environment means as many as
+    /// CloudFront holds in progress, 3,000.
     pub max_paths: usize,
 }
 
@@ -179,10 +181,17 @@ impl Config {
                     None => (entry, default_origin.clone()),
                 };
                 let id = DistributionId::parse(id).map_err(|e| ConfigError::new(IDS, e, &raw_ids))?;
-                if targets.iter().any(|t| t.id == id) {
-                    return Err(ConfigError::new(IDS, format!("{id} is listed twice"), &raw_ids));
+                // One distribution may serve the bucket through several
+                // origins (E1=/site,E1=/assets); the same pair twice is a slip.
+                let target = Target { id, origin };
+                if targets.contains(&target) {
+                    return Err(ConfigError::new(
+                        IDS,
+                        format!("{target} is listed twice"),
+                        &raw_ids,
+                    ));
                 }
-                targets.push(Target { id, origin });
+                targets.push(target);
             }
             if targets.is_empty() {
                 return Err(ConfigError::new(
@@ -230,9 +239,18 @@ impl Config {
         let raw_max = get(MAX);
         let max_paths = match raw_max.trim() {
             "" => DEFAULT_MAX_PATHS,
-            n => n
-                .parse()
-                .map_err(|_| ConfigError::new(MAX, "a whole number of paths, 0 for no budget", &raw_max))?,
+            n => match n.parse::<usize>() {
+                Ok(0) => HELD_FILES,
+                Ok(n) if n <= HELD_FILES => n,
+                _ => {
+                    return Err(ConfigError::new(
+                        MAX,
+                        "a whole number of paths from 1 to 3000 (CloudFront holds at most 3,000 paths in \
+                         progress per distribution), or 0 for that many",
+                        &raw_max,
+                    ));
+                }
+            },
         };
 
         Ok(Config {
@@ -308,7 +326,8 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.index_document, None);
-        assert_eq!(c.max_paths, 0);
+        // 0: as many as CloudFront holds in progress, never more.
+        assert_eq!(c.max_paths, 3000);
         let c = config(&[("DISTRIBUTION_IDS", "auto")]).unwrap();
         assert_eq!(c.distributions, Distributions::Auto);
     }
@@ -327,8 +346,10 @@ mod tests {
             "{e}"
         );
 
-        let e = config(&[("DISTRIBUTION_IDS", "E1ABC,E1ABC=/x")]).unwrap_err();
+        let e = config(&[("DISTRIBUTION_IDS", "E1ABC,E2,E1ABC")]).unwrap_err();
         assert!(e.to_string().contains("E1ABC is listed twice"), "{e}");
+        let e = config(&[("DISTRIBUTION_IDS", "E1ABC=/x,E1ABC=/x/")]).unwrap_err();
+        assert!(e.to_string().contains("E1ABC=/x is listed twice"), "{e}");
         let e = config(&[("DISTRIBUTION_IDS", "E1ABC=static")]).unwrap_err();
         assert!(
             e.to_string()
@@ -347,14 +368,43 @@ mod tests {
             e.to_string(),
             "DRY_RUN: expected true or false (received \"maybe\")"
         );
-        let e = config(&[("DISTRIBUTION_IDS", "E1"), ("MAX_PATHS", "lots")]).unwrap_err();
-        assert_eq!(e.variable, "MAX_PATHS");
+        for bad in ["lots", "-1", "3001", "100000"] {
+            let e = config(&[("DISTRIBUTION_IDS", "E1"), ("MAX_PATHS", bad)]).unwrap_err();
+            assert_eq!(e.variable, "MAX_PATHS");
+            assert!(e.to_string().contains("from 1 to 3000"), "{e}");
+        }
+        for glob_variable in ["INCLUDE", "EXCLUDE"] {
+            let e = config(&[
+                ("DISTRIBUTION_IDS", "E1"),
+                (glob_variable, "static/**, /media/**"),
+            ])
+            .unwrap_err();
+            assert_eq!(e.variable, glob_variable);
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "{glob_variable}: \"/media/**\" starts with '/', but patterns match object keys, which \
+                     never do: write \"media/**\" (received \"static/**, /media/**\")"
+                )
+            );
+        }
         let e = config(&[("DISTRIBUTION_IDS", "E1"), ("EXCLUDE", "a/***/b")]).unwrap_err();
         assert_eq!(e.variable, "EXCLUDE");
         let e = config(&[("DISTRIBUTION_IDS", "E1"), ("INDEX_DOCUMENT", "docs/index.html")]).unwrap_err();
         assert_eq!(e.variable, "INDEX_DOCUMENT");
         let e = config(&[("DISTRIBUTION_IDS", "E1"), ("SKIP_HASHED_NAMES", "sometimes")]).unwrap_err();
         assert_eq!(e.variable, "SKIP_HASHED_NAMES");
+    }
+
+    #[test]
+    fn one_distribution_may_serve_the_bucket_through_several_origin_paths() {
+        let c = config(&[("DISTRIBUTION_IDS", "E1=/site,E1=/assets,E2")]).unwrap();
+        let want = [("E1", "/site"), ("E1", "/assets"), ("E2", "")];
+        let want: Vec<(String, String)> = want.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        assert_eq!(targets(&c), want);
+        let c = config(&[("DISTRIBUTION_IDS", "E1,E1=/assets"), ("MAX_PATHS", "3000")]).unwrap();
+        assert_eq!(targets(&c).len(), 2);
+        assert_eq!(c.max_paths, 3000);
     }
 
     #[test]

@@ -1,9 +1,57 @@
 //! `DISTRIBUTION_IDS=auto`: which distributions serve a bucket, read from
-//! their origins. An origin serves the bucket when its domain is one of S3's
-//! endpoint forms for it, REST or website, in any region. Pure: the list
-//! comes from `cloudfront::list_distributions`.
+//! their origins, and when a listing is too old to trust. An origin serves
+//! the bucket when its domain is one of S3's endpoint forms for it, REST or
+//! website, in any region. Pure: the list comes from
+//! `cloudfront::list_distributions`, the clock from the caller.
 
 use crate::config::{DistributionId, OriginPath, Target};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// How long a listing is used before the function lists again: one minute.
+/// A distribution created or edited (an origin path changed to /v2) is seen
+/// within that, which is shorter than CloudFront takes to deploy the change
+/// to its edges; and ListDistributions costs nothing but a call a minute.
+pub const MAX_AGE_MS: i64 = 60_000;
+
+/// The account's distributions, as listed at `taken_ms` (milliseconds since
+/// the Unix epoch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing {
+    pub distributions: Vec<DistributionOrigins>,
+    pub taken_ms: i64,
+}
+
+impl Listing {
+    /// Too old to plan with at `now_ms` (or taken in the future: a clock that
+    /// jumped back).
+    pub fn is_stale(&self, now_ms: i64) -> bool {
+        now_ms - self.taken_ms >= MAX_AGE_MS || now_ms < self.taken_ms
+    }
+
+    /// True when a change that no listed distribution serves may be served
+    /// by a distribution this listing does not know: S3 reported it at or
+    /// after the listing was taken, or the event does not say when. Such a
+    /// change is ignored only after a listing taken later than it.
+    pub fn predates(&self, unserved: &[Option<i64>]) -> bool {
+        unserved
+            .iter()
+            .any(|time| time.is_none_or(|t| t >= self.taken_ms))
+    }
+
+    /// Whether `id` is among the listed distributions.
+    pub fn lists(&self, id: &DistributionId) -> bool {
+        self.distributions.iter().any(|d| d.id == *id)
+    }
+
+    /// The targets serving each of `buckets`.
+    pub fn targets<'b>(&self, buckets: impl IntoIterator<Item = &'b str>) -> BTreeMap<String, Vec<Target>> {
+        let buckets: BTreeSet<&str> = buckets.into_iter().collect();
+        buckets
+            .into_iter()
+            .map(|b| (b.to_owned(), targets_for(b, &self.distributions)))
+            .collect()
+    }
+}
 
 /// One distribution's origins as (domain name, origin path).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +143,25 @@ mod tests {
         for domain in no {
             assert!(!serves_bucket(domain, "my.site"), "{domain}");
         }
+    }
+
+    #[test]
+    fn a_listing_is_trusted_for_a_minute_and_never_for_later_changes() {
+        let listing = Listing {
+            distributions: vec![],
+            taken_ms: 1_000_000,
+        };
+        assert!(!listing.is_stale(1_000_000));
+        assert!(!listing.is_stale(1_059_999));
+        assert!(listing.is_stale(1_060_000));
+        assert!(listing.is_stale(999_000), "a clock that jumped back");
+        // Unserved changes reported before the listing: it already knew
+        // every distribution that could have cached them.
+        assert!(!listing.predates(&[]));
+        assert!(!listing.predates(&[Some(999_999), Some(1)]));
+        // One reported at or after it, or at an unknown time: list again.
+        assert!(listing.predates(&[Some(1), Some(1_000_000)]));
+        assert!(listing.predates(&[None]));
     }
 
     #[test]

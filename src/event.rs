@@ -5,7 +5,6 @@
 //! kept with its reason so the caller can report it. Pure: no I/O.
 
 use crate::path::{MAX_KEY_BYTES, decode_key};
-use aws_lambda_events::s3::S3EventRecord;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -19,6 +18,9 @@ pub struct Change {
     /// event can be recognised: bucket, key as sent, event name, time,
     /// sequencer and version.
     pub identity: String,
+    /// When S3 reported the change, in milliseconds since the Unix epoch, if
+    /// the event says (see `discovery`).
+    pub time_ms: Option<i64>,
 }
 
 /// A record left out, with the reason, for the response and the log.
@@ -204,70 +206,76 @@ fn read_payload(value: &Value, unit: &mut Unit) -> Result<(), String> {
     Err(describe(value))
 }
 
+/// One S3 notification record. Only what the function uses is read (event
+/// name, bucket, key, and what identifies the event), so a producer that
+/// leaves out other fields (an S3-compatible store, a local stand-in) is
+/// still served.
 fn read_s3_record(index: usize, record: &Value, unit: &mut Unit) {
-    let raw_bucket = record
-        .pointer("/s3/bucket/name")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let raw_key = record
-        .pointer("/s3/object/key")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let reject = |reason: String| Skipped {
-        bucket: raw_bucket.clone(),
-        key: raw_key.clone(),
+    let str_at = |pointer: &str| record.pointer(pointer).and_then(Value::as_str);
+    let (bucket, raw) = (str_at("/s3/bucket/name"), str_at("/s3/object/key"));
+    let skipped = |reason: String| Skipped {
+        bucket: bucket.map(str::to_owned),
+        key: raw.map(str::to_owned),
         reason,
     };
-
-    let record: S3EventRecord = match serde_json::from_value(record.clone()) {
-        Ok(r) => r,
-        Err(e) => {
-            unit.rejected.push(reject(format!(
-                "record {index} is not a valid S3 event record: {e}"
-            )));
-            return;
-        }
-    };
-    let event_name = record.event_name.clone().unwrap_or_default();
-    if !(event_name.starts_with("ObjectCreated:") || event_name.starts_with("ObjectRemoved:")) {
-        unit.ignored.push(Skipped {
-            bucket: raw_bucket,
-            key: raw_key,
-            reason: format!("event {event_name:?} does not change the object's content"),
-        });
+    // Some S3-compatible stores prefix the name with "s3:"; a record without
+    // a name is invalidated: when in doubt, invalidate.
+    let event_name = str_at("/eventName").unwrap_or_default();
+    if !changes_content(event_name.strip_prefix("s3:").unwrap_or(event_name)) {
+        unit.ignored.push(skipped(format!(
+            "event {event_name:?} does not change the object's content"
+        )));
         return;
     }
-    let Some(bucket) = record.s3.bucket.name.clone() else {
+    let Some(bucket) = bucket else {
         unit.rejected
-            .push(reject(format!("record {index} has no s3.bucket.name")));
+            .push(skipped(format!("record {index} has no s3.bucket.name")));
         return;
     };
-    let Some(raw) = record.s3.object.key.clone() else {
+    let Some(raw) = raw else {
         unit.rejected
-            .push(reject(format!("record {index} has no s3.object.key")));
+            .push(skipped(format!("record {index} has no s3.object.key")));
         return;
     };
-    let key = match decode_key(&raw) {
+    let key = match decode_key(raw) {
         Ok(key) => key,
         Err(e) => {
-            unit.rejected.push(reject(format!("record {index}: {e}")));
+            unit.rejected.push(skipped(format!("record {index}: {e}")));
             return;
         }
     };
-    let object = &record.s3.object;
+    let time = str_at("/eventTime").unwrap_or_default();
     let identity = identity(&[
-        &bucket,
-        &raw,
-        &event_name,
-        &record.event_time.to_rfc3339(),
-        object.sequencer.as_deref().unwrap_or(""),
-        object.version_id.as_deref().unwrap_or(""),
+        bucket,
+        raw,
+        event_name,
+        time,
+        str_at("/s3/object/sequencer").unwrap_or_default(),
+        str_at("/s3/object/versionId").unwrap_or_default(),
     ]);
     unit.changes.push(Change {
-        bucket,
+        bucket: bucket.to_owned(),
         key,
         identity,
+        time_ms: epoch_ms(time),
     });
+}
+
+/// S3 event names (`ObjectCreated:Put`, ...) that change what a viewer gets:
+/// an object created or overwritten, removed, or expired by a lifecycle rule
+/// (`LifecycleExpiration:Delete`, `:DeleteMarkerCreated`). Transitions,
+/// restores, replication, tags and ACLs leave the content as it was.
+fn changes_content(event_name: &str) -> bool {
+    const CHANGES: [&str; 3] = ["ObjectCreated:", "ObjectRemoved:", "LifecycleExpiration:"];
+    event_name.is_empty() || CHANGES.iter().any(|prefix| event_name.starts_with(prefix))
+}
+
+/// An RFC 3339 time (`2026-11-25T10:15:30.123Z`) in milliseconds since the
+/// Unix epoch; `None` when absent or unreadable.
+fn epoch_ms(time: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(time)
+        .ok()
+        .map(|t| t.timestamp_millis())
 }
 
 fn identity(parts: &[&str]) -> String {
@@ -307,33 +315,38 @@ fn read_eventbridge(value: &Value, unit: &mut Unit) {
         ));
         return;
     };
-    if raw.is_empty() || raw.len() > MAX_KEY_BYTES {
-        let reason = format!(
-            "EventBridge detail.object.key is {} bytes; S3 keys are 1 to 1,024",
-            raw.len()
-        );
-        unit.rejected.push(skipped(reason));
-        return;
-    }
+    let time = value.get("time").and_then(Value::as_str).unwrap_or_default();
     let identity = identity(&[
         bucket,
         raw,
         detail_type,
-        value.get("time").and_then(Value::as_str).unwrap_or(""),
-        str_at("/detail/object/sequencer").unwrap_or(""),
-        str_at("/detail/object/version-id").unwrap_or(""),
+        time,
+        str_at("/detail/object/sequencer").unwrap_or_default(),
+        str_at("/detail/object/version-id").unwrap_or_default(),
     ]);
-    let mut keys = vec![raw.to_owned()];
-    if raw.contains(['+', '%'])
-        && let Ok(decoded) = decode_key(raw)
-    {
-        keys.insert(0, decoded);
+    // Each reading that can be an S3 key (1 to 1,024 bytes), the decoded one
+    // first: a percent-encoded 900-byte key is 2,700 characters as sent.
+    let decoded = raw.contains(['+', '%']).then(|| decode_key(raw).ok()).flatten();
+    let keys: Vec<String> = decoded
+        .into_iter()
+        .chain([raw.to_owned()])
+        .filter(|k| (1..=MAX_KEY_BYTES).contains(&k.len()))
+        .collect();
+    if keys.is_empty() {
+        let reason = format!(
+            "EventBridge detail.object.key is {} bytes as sent and no reading of it is an S3 key \
+             (1 to 1,024 bytes)",
+            raw.len()
+        );
+        unit.rejected.push(skipped(reason));
+        return;
     }
     for key in keys {
         unit.changes.push(Change {
             bucket: bucket.to_owned(),
             key,
             identity: identity.clone(),
+            time_ms: epoch_ms(time),
         });
     }
 }

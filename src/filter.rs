@@ -20,6 +20,13 @@ impl Glob {
         if pattern.contains("***") {
             return Err(format!("{pattern:?} has '***'; use '**' to cross directories"));
         }
+        // A leading '/' would match nothing, silently.
+        if let Some(key_pattern) = pattern.strip_prefix('/') {
+            let fix = key_pattern.trim_start_matches('/');
+            return Err(format!(
+                "{pattern:?} starts with '/', but patterns match object keys, which never do: write {fix:?}"
+            ));
+        }
         Ok(Glob {
             pattern: pattern.to_owned(),
         })

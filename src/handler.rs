@@ -1,23 +1,25 @@
-//! Ties the pieces together for one invocation: event in, changes out, plan,
-//! submit (unless dry run), and a summary back. Fails the invocation when
-//! anything was not submitted, so Lambda retries it and finally parks it in
-//! the dead-letter queue.
+//! Ties the pieces together for one invocation: event in, changes out, what
+//! each distribution needs, what it holds in progress, plan, submit (unless
+//! dry run), and a summary back. Fails the invocation (or, for an SQS batch,
+//! reports the messages) when anything was not submitted, so Lambda retries
+//! it and finally parks it in the dead-letter queue.
 
-use crate::cloudfront::{self, SubmitError};
-use crate::config::{Config, DistributionId, Distributions, Target};
-use crate::discovery::{self, DistributionOrigins};
+use crate::budget::InProgress;
+use crate::cloudfront::{self, Known, SubmitError};
+use crate::config::{Config, DistributionId, Distributions};
+use crate::discovery::Listing;
 use crate::event::{self, Envelope, EventError, Incoming, Skipped};
 use crate::path::InvalidationPath;
-use crate::plan;
-use crate::plan::{Plan, Stats, Targets};
+use crate::plan::{self, Batch, Demands, Plan, Stats, Targets};
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse};
 use aws_sdk_cloudfront::Client;
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::sync::OnceCell;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 /// What one invocation did, returned as the function's JSON result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -26,14 +28,15 @@ pub struct Summary {
     pub test_event: bool,
     pub dry_run: bool,
     /// Per distribution: changes seen, paths requested, paths submitted
-    /// (billed), wildcards used.
+    /// (billed), wildcards used, what was in progress, units deferred.
     pub distributions: Vec<Stats>,
     pub invalidations: Vec<Report>,
     pub ignored: Vec<Skipped>,
     pub rejected: Vec<Skipped>,
-    /// SQS messages reported as failed, to come back after the visibility timeout.
+    /// SQS messages reported as failed, to come back after the visibility
+    /// timeout, each with why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub failed_messages: Vec<String>,
+    pub failed_messages: Vec<FailedMessage>,
 }
 
 /// One CreateInvalidation request, made or (in a dry run) planned.
@@ -46,6 +49,13 @@ pub struct Report {
     pub status: Option<String>,
     pub caller_reference: String,
     pub paths: Vec<InvalidationPath>,
+}
+
+/// An SQS message reported for a retry, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailedMessage {
+    pub message_id: String,
+    pub reason: String,
 }
 
 #[derive(thiserror::Error)]
@@ -64,14 +74,14 @@ pub enum HandlerError {
     )]
     Submit {
         failures: Vec<SubmitError>,
-        summary: Summary,
+        summary: Box<Summary>,
     },
     #[error(
         "{} record(s) could not be processed, so their objects were not invalidated: {}. \
          The other changes were submitted. Summary: {}",
         summary.rejected.len(), join(summary.rejected.iter().map(describe)), to_json(summary)
     )]
-    Rejected { summary: Summary },
+    Rejected { summary: Box<Summary> },
 }
 
 /// The runtime logs a handler's error with `{:?}`: show the readable message.
@@ -121,24 +131,37 @@ pub enum Response {
 /// 600000) is read as a duration from now, at most Lambda's 15 minutes.
 pub fn deadline_from_epoch_ms(deadline_ms: u64) -> Instant {
     const LAMBDA_MAX: Duration = Duration::from_secs(15 * 60);
+    static NOTED: AtomicBool = AtomicBool::new(false);
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let deadline = Duration::from_millis(deadline_ms);
     if deadline + Duration::from_secs(24 * 3600) < now {
-        warn!(
-            deadline_ms,
-            "the runtime's deadline is no epoch time; reading it as a duration"
-        );
+        // Only an emulator does this: say so once, for whoever debugs it.
+        if !NOTED.swap(true, Ordering::Relaxed) {
+            debug!(
+                deadline_ms,
+                "the runtime's deadline is no epoch time; reading it as a duration"
+            );
+        }
         return Instant::now() + deadline.min(LAMBDA_MAX);
     }
     Instant::now() + deadline.saturating_sub(now)
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// The function's state for the life of the execution environment.
 pub struct Invalidator {
     client: Client,
     config: Config,
-    /// `DISTRIBUTION_IDS=auto`: the account's distributions, listed once.
-    discovered: OnceCell<Vec<DistributionOrigins>>,
+    /// `DISTRIBUTION_IDS=auto`: the account's distributions, as last listed.
+    listing: Mutex<Option<Listing>>,
+    /// Per distribution, the invalidations in progress this environment
+    /// created or read, with their paths.
+    known: Mutex<HashMap<DistributionId, Known>>,
 }
 
 impl Invalidator {
@@ -146,132 +169,163 @@ impl Invalidator {
         Invalidator {
             client,
             config,
-            discovered: OnceCell::new(),
+            listing: Mutex::new(None),
+            known: Mutex::new(HashMap::new()),
         }
     }
 
     pub async fn handle(&self, event: &Value, deadline: Instant) -> Result<Response, HandlerError> {
-        let incoming = event::parse(event).inspect_err(|e| error!("{e}"))?;
-        let plan = match &self.config.distributions {
-            Distributions::Listed(targets) => {
-                plan::plan(&incoming.units, &self.config, &Targets::Same(targets))
-            }
-            Distributions::Auto => {
-                let by_bucket = self.discover(&incoming).await?;
-                plan::plan(&incoming.units, &self.config, &Targets::ByBucket(&by_bucket))
-            }
-        };
-        handle_planned(&self.client, &self.config, incoming, plan, deadline).await
+        let incoming = event::parse(event)?;
+        let demands = self.demands(&incoming).await?;
+        let busy = self.in_progress(&demands, deadline).await;
+        let plan = plan::plan(&incoming.units, demands, self.config.max_paths, &busy);
+        log_plan(&incoming, &plan);
+        let mut failures = Vec::new();
+        let mut invalidations = Vec::new();
+        for deferred in &plan.deferred {
+            let e = SubmitError::NoRoom {
+                distribution: deferred.distribution.clone(),
+                in_progress: deferred.in_progress,
+                units: deferred.units.len(),
+            };
+            warn!(distribution = %deferred.distribution, "{e}");
+            failures.push((e, deferred.units.clone()));
+        }
+        let (made, failed) = self.submit(&plan.batches, deadline).await;
+        invalidations.extend(made);
+        failures.extend(self.forget_deleted(failed).await);
+        respond(incoming, plan, invalidations, failures, self.config.dry_run)
     }
 
-    /// `DISTRIBUTION_IDS=auto`: the targets serving each bucket of the event,
-    /// from the account's distributions (listed on first use, then kept).
-    async fn discover(&self, incoming: &Incoming) -> Result<BTreeMap<String, Vec<Target>>, HandlerError> {
-        let listed = self
-            .discovered
-            .get_or_try_init(|| async {
-                let listed = cloudfront::list_distributions(&self.client).await?;
-                info!(
-                    distributions = listed.len(),
-                    "listed the account's distributions for discovery"
-                );
-                Ok::<_, String>(listed)
-            })
-            .await
-            .map_err(|e| HandlerError::Discovery(e.clone()))
-            .inspect_err(|e| error!("{e}"))?;
-        let buckets: BTreeSet<&str> = incoming
-            .units
-            .iter()
-            .flat_map(|u| &u.changes)
-            .map(|c| c.bucket.as_str())
-            .collect();
-        let by_bucket: BTreeMap<String, Vec<Target>> = buckets
-            .into_iter()
-            .map(|b| (b.to_owned(), discovery::targets_for(b, listed)))
-            .collect();
-        for (bucket, targets) in &by_bucket {
+    /// What each distribution needs: the listed ones, or with
+    /// `DISTRIBUTION_IDS=auto` those serving each bucket of the event.
+    async fn demands(&self, incoming: &Incoming) -> Result<Demands, HandlerError> {
+        let units = &incoming.units;
+        if let Distributions::Listed(targets) = &self.config.distributions {
+            return Ok(plan::demands(units, &self.config, &Targets::Same(targets)));
+        }
+        let buckets = || units.iter().flat_map(|u| &u.changes).map(|c| c.bucket.as_str());
+        let mut listing = self.listing(false).await?;
+        let mut demands = plan::demands(
+            units,
+            &self.config,
+            &Targets::ByBucket(&listing.targets(buckets())),
+        );
+        // A change no listed distribution serves is ignored only after a
+        // listing taken later than it (see `discovery`).
+        if listing.predates(&demands.unserved) {
+            info!(
+                unserved = demands.unserved.len(),
+                "changes that no listed distribution serves are newer than the listing; listing again"
+            );
+            listing = self.listing(true).await?;
+            demands = plan::demands(
+                units,
+                &self.config,
+                &Targets::ByBucket(&listing.targets(buckets())),
+            );
+        }
+        for (bucket, targets) in listing.targets(buckets()) {
             let found: Vec<String> = targets.iter().map(ToString::to_string).collect();
             info!(bucket, "distributions serving the bucket: [{}]", found.join(", "));
         }
-        Ok(by_bucket)
-    }
-}
-
-async fn handle_planned(
-    client: &Client,
-    config: &Config,
-    incoming: Incoming,
-    plan: Plan,
-    deadline: Instant,
-) -> Result<Response, HandlerError> {
-    let units = &incoming.units;
-    let test_event = units.iter().any(|u| u.test_event);
-    if test_event {
-        info!("S3 test event received (sent when a notification is configured); nothing to invalidate");
-    }
-    let ignored: Vec<Skipped> = units
-        .iter()
-        .flat_map(|u| u.ignored.clone())
-        .chain(plan.ignored)
-        .collect();
-    for skipped in &ignored {
-        let (bucket, key) = (or_dash(&skipped.bucket), or_dash(&skipped.key));
-        info!(bucket, key, "ignored: {}", skipped.reason);
-    }
-    let rejected: Vec<Skipped> = units.iter().flat_map(|u| u.rejected.clone()).collect();
-    for skipped in &rejected {
-        let (bucket, key) = (or_dash(&skipped.bucket), or_dash(&skipped.key));
-        error!(bucket, key, "rejected: {}", skipped.reason);
+        Ok(demands)
     }
 
-    for stats in &plan.stats {
+    /// The account's distributions: the kept listing while it is fresh, or a
+    /// new one (always when `again`).
+    async fn listing(&self, again: bool) -> Result<Listing, HandlerError> {
+        let kept = self.listing.lock().expect("listing lock").clone();
+        if let Some(listing) = kept.filter(|l| !again && !l.is_stale(now_ms())) {
+            return Ok(listing);
+        }
+        let taken_ms = now_ms();
+        let distributions = cloudfront::list_distributions(&self.client)
+            .await
+            .map_err(HandlerError::Discovery)?;
         info!(
-            distribution = %stats.distribution,
-            changes = stats.changes,
-            paths_requested = stats.paths_requested,
-            paths_submitted = stats.paths_submitted,
-            wildcards = stats.wildcards,
-            "planned"
+            distributions = distributions.len(),
+            "listed the account's distributions for discovery"
         );
+        let listing = Listing {
+            distributions,
+            taken_ms,
+        };
+        *self.listing.lock().expect("listing lock") = Some(listing.clone());
+        Ok(listing)
     }
 
-    // Units whose changes were not all submitted: reported, never dropped.
-    let mut failed_units: BTreeSet<usize> = units
-        .iter()
-        .enumerate()
-        .filter(|(_, u)| !u.rejected.is_empty())
-        .map(|(i, _)| i)
-        .collect();
-    let mut invalidations = Vec::with_capacity(plan.batches.len());
-    let mut failures = Vec::new();
-    // A distribution at its in-progress limit stays there for minutes: its
-    // other batches of this invocation go back to the queue without a call.
-    let mut saturated: BTreeSet<DistributionId> = BTreeSet::new();
-    for batch in plan.batches {
-        let mut report = Report {
-            distribution: batch.distribution.clone(),
-            invalidation_id: None,
-            status: None,
-            caller_reference: batch.caller_reference.clone(),
-            paths: Vec::new(),
-        };
-        if config.dry_run {
-            info!(
-                distribution = %batch.distribution,
-                paths = batch.paths.len(),
-                caller_reference = %batch.caller_reference,
-                "dry run: would invalidate"
-            );
-        } else {
-            let result = if saturated.contains(&batch.distribution) {
-                Err(SubmitError::TooManyInProgress {
-                    distribution: batch.distribution.clone(),
-                })
-            } else {
-                cloudfront::submit(client, &batch, deadline.saturating_duration_since(Instant::now())).await
+    /// What each distribution that needs paths holds in progress. A failed
+    /// read leaves what this environment knows: the read only makes the plan
+    /// better, and CloudFront still refuses what it cannot hold.
+    async fn in_progress(
+        &self,
+        demands: &Demands,
+        deadline: Instant,
+    ) -> BTreeMap<DistributionId, InProgress> {
+        let mut busy = BTreeMap::new();
+        let until = cloudfront::read_until(deadline.saturating_duration_since(Instant::now()));
+        for demand in &demands.demands {
+            let id = &demand.distribution;
+            let mut known = self.known_of(id);
+            match cloudfront::in_progress(&self.client, id, &mut known, until).await {
+                Ok(held) => {
+                    if held.unread > 0 {
+                        info!(distribution = %id, unread = held.unread, "in-progress invalidations not read this time");
+                    }
+                    busy.insert(id.clone(), held.held);
+                }
+                Err(e) => {
+                    warn!(distribution = %id, "planning with what this environment knows: {e}");
+                    busy.insert(
+                        id.clone(),
+                        known.values().fold(InProgress::default(), |a, b| a + *b),
+                    );
+                }
+            }
+            self.known.lock().expect("known lock").insert(id.clone(), known);
+        }
+        busy
+    }
+
+    fn known_of(&self, id: &DistributionId) -> Known {
+        self.known
+            .lock()
+            .expect("known lock")
+            .get(id)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Submits the batches in order (in a dry run, only reports them).
+    /// Returns the requests made, and the failures with the units they needed.
+    async fn submit(
+        &self,
+        batches: &[Batch],
+        deadline: Instant,
+    ) -> (Vec<Report>, Vec<(SubmitError, BTreeSet<usize>)>) {
+        let mut made = Vec::new();
+        let mut failures = Vec::new();
+        for batch in batches {
+            let mut report = Report {
+                distribution: batch.distribution.clone(),
+                invalidation_id: None,
+                status: None,
+                caller_reference: batch.caller_reference.clone(),
+                paths: batch.paths.clone(),
             };
-            match result {
+            if self.config.dry_run {
+                info!(
+                    distribution = %batch.distribution,
+                    paths = batch.paths.len(),
+                    caller_reference = %batch.caller_reference,
+                    "dry run: would invalidate"
+                );
+                made.push(report);
+                continue;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match cloudfront::submit(&self.client, batch, left).await {
                 Ok(done) => {
                     info!(
                         distribution = %batch.distribution,
@@ -280,71 +334,161 @@ async fn handle_planned(
                         caller_reference = %batch.caller_reference,
                         "invalidation created"
                     );
+                    let held = InProgress::of(batch.paths.iter().map(InvalidationPath::as_str));
+                    let mut known = self.known.lock().expect("known lock");
+                    known
+                        .entry(batch.distribution.clone())
+                        .or_default()
+                        .insert(done.invalidation_id.clone(), held);
                     report.invalidation_id = Some(done.invalidation_id);
                     report.status = Some(done.status);
+                    made.push(report);
                 }
                 Err(e) => {
                     error!(distribution = %batch.distribution, paths = batch.paths.len(), "{e}");
-                    if let SubmitError::TooManyInProgress { distribution } = &e {
-                        saturated.insert(distribution.clone());
-                    }
-                    failed_units.extend(&batch.units);
-                    failures.push(e);
-                    continue;
+                    failures.push((e, batch.units.clone()));
                 }
             }
         }
-        report.paths = batch.paths;
-        invalidations.push(report);
+        (made, failures)
     }
 
-    let failed_messages: Option<Vec<String>> = failed_units
-        .iter()
-        .map(|&i| units[i].message_id.clone())
-        .collect();
+    /// With `DISTRIBUTION_IDS=auto`, a distribution that CloudFront says does
+    /// not exist was deleted after the listing: list again, and if it is
+    /// gone, nothing of it can be stale, so its failure is dropped.
+    async fn forget_deleted(
+        &self,
+        failures: Vec<(SubmitError, BTreeSet<usize>)>,
+    ) -> Vec<(SubmitError, BTreeSet<usize>)> {
+        let missing = |e: &SubmitError| matches!(e, SubmitError::NoSuchDistribution { .. });
+        if self.config.distributions != Distributions::Auto || !failures.iter().any(|(e, _)| missing(e)) {
+            return failures;
+        }
+        let listing = match self.listing(true).await {
+            Ok(listing) => listing,
+            Err(e) => {
+                warn!("{e}");
+                return failures;
+            }
+        };
+        failures
+            .into_iter()
+            .filter(|(e, _)| match e {
+                SubmitError::NoSuchDistribution { distribution } if !listing.lists(distribution) => {
+                    info!(distribution = %distribution, "deleted since the last listing: nothing of it to invalidate");
+                    false
+                }
+                _ => true,
+            })
+            .collect()
+    }
+}
+
+fn log_plan(incoming: &Incoming, plan: &Plan) {
+    let units = &incoming.units;
+    if units.iter().any(|u| u.test_event) {
+        info!("S3 test event received (sent when a notification is configured); nothing to invalidate");
+    }
+    let ignored = units.iter().flat_map(|u| &u.ignored).chain(&plan.ignored);
+    for skipped in ignored {
+        let (bucket, key) = (or_dash(&skipped.bucket), or_dash(&skipped.key));
+        info!(bucket, key, "ignored: {}", skipped.reason);
+    }
+    for skipped in units.iter().flat_map(|u| &u.rejected) {
+        let (bucket, key) = (or_dash(&skipped.bucket), or_dash(&skipped.key));
+        error!(bucket, key, "rejected: {}", skipped.reason);
+    }
+    for stats in &plan.stats {
+        info!(
+            distribution = %stats.distribution,
+            changes = stats.changes,
+            paths_requested = stats.paths_requested,
+            paths_submitted = stats.paths_submitted,
+            wildcards = stats.wildcards,
+            in_progress_files = stats.in_progress.files,
+            in_progress_wildcards = stats.in_progress.wildcards,
+            deferred = stats.deferred,
+            "planned"
+        );
+    }
+}
+
+/// The summary, and how the failures reach the platform: per message for an
+/// SQS batch, else as the invocation's error.
+fn respond(
+    incoming: Incoming,
+    plan: Plan,
+    invalidations: Vec<Report>,
+    failures: Vec<(SubmitError, BTreeSet<usize>)>,
+    dry_run: bool,
+) -> Result<Response, HandlerError> {
+    let units = &incoming.units;
+    // Why each unit failed, in unit order: unreadable records first.
+    let mut reasons: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    for (i, unit) in units.iter().enumerate() {
+        for rejected in &unit.rejected {
+            reasons.entry(i).or_default().push(rejected.reason.clone());
+        }
+    }
+    for (e, failed) in &failures {
+        for &i in failed {
+            reasons.entry(i).or_default().push(e.to_string());
+        }
+    }
     let mut summary = Summary {
         envelope: incoming.envelope,
-        test_event,
-        dry_run: config.dry_run,
+        test_event: units.iter().any(|u| u.test_event),
+        dry_run,
         distributions: plan.stats,
         invalidations,
-        ignored,
-        rejected,
+        ignored: units
+            .iter()
+            .flat_map(|u| u.ignored.clone())
+            .chain(plan.ignored)
+            .collect(),
+        rejected: units.iter().flat_map(|u| u.rejected.clone()).collect(),
         failed_messages: Vec::new(),
     };
+    let failed_messages: Option<Vec<FailedMessage>> = reasons
+        .into_iter()
+        .map(|(i, why)| {
+            units[i].message_id.clone().map(|message_id| FailedMessage {
+                message_id,
+                reason: why.join("; "),
+            })
+        })
+        .collect();
+    let failures: Vec<SubmitError> = failures.into_iter().map(|(e, _)| e).collect();
     match (incoming.envelope, failed_messages) {
         // Per-message reporting needs every failed message's ID; without one
         // the whole batch fails below and is retried.
-        (Envelope::Sqs, Some(ids)) => {
-            summary.failed_messages = ids;
+        (Envelope::Sqs, Some(failed)) => {
+            summary.failed_messages = failed;
             log_batch(&summary, units.len());
             let mut response = SqsBatchResponse::default();
-            for id in &summary.failed_messages {
+            for failed in &summary.failed_messages {
                 let mut failure = BatchItemFailure::default();
-                failure.item_identifier = id.clone();
+                failure.item_identifier = failed.message_id.clone();
                 response.batch_item_failures.push(failure);
             }
             Ok(Response::Batch(response))
         }
-        _ if !failures.is_empty() => Err(HandlerError::Submit { failures, summary }),
-        _ if !summary.rejected.is_empty() => {
-            warn!(
-                "failing the invocation so the event reaches the dead-letter queue with its rejected records"
-            );
-            Err(HandlerError::Rejected { summary })
-        }
+        _ if !failures.is_empty() => Err(HandlerError::Submit {
+            failures,
+            summary: Box::new(summary),
+        }),
+        _ if !summary.rejected.is_empty() => Err(HandlerError::Rejected {
+            summary: Box::new(summary),
+        }),
         _ => Ok(Response::Summary(summary)),
     }
 }
 
-/// One line for an SQS batch, kept well under CloudWatch's 256 KB per event.
+/// One line for an SQS batch, and one per failed message with its reason,
+/// kept well under CloudWatch's 256 KB per event.
 fn log_batch(summary: &Summary, messages: usize) {
     const SHOWN: usize = 50;
     let failed = &summary.failed_messages;
-    let mut shown = failed.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(",");
-    if failed.len() > SHOWN {
-        shown.push_str(&format!(",+{} more", failed.len() - SHOWN));
-    }
     info!(
         messages,
         invalidations = summary.invalidations.len(),
@@ -352,8 +496,14 @@ fn log_batch(summary: &Summary, messages: usize) {
         ignored = summary.ignored.len(),
         rejected = summary.rejected.len(),
         failed_messages = failed.len(),
-        "SQS batch done; messages reported for retry: [{shown}]"
+        "SQS batch done"
     );
+    for message in failed.iter().take(SHOWN) {
+        warn!(message_id = %message.message_id, "reported for retry: {}", message.reason);
+    }
+    if failed.len() > SHOWN {
+        warn!("and {} more messages reported for retry", failed.len() - SHOWN);
+    }
 }
 
 /// The error type Lambda records (and puts in the dead-letter message) names

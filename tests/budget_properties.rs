@@ -1,11 +1,11 @@
-//! Properties of the wildcard budget on random deploys: every changed path
-//! stays covered, and never more than MAX_PATHS paths or MAX_WILDCARDS
-//! wildcards are submitted.
+//! Properties of the budget on random deploys and random in-progress states:
+//! every changed path stays covered or its unit waits for a retry, and a
+//! request never holds more than MAX_PATHS paths or this invocation's share
+//! of what CloudFront has free.
 
-use cloudfront_invalidator::budget::{self, MAX_WILDCARDS, Needs};
+use cloudfront_invalidator::budget::{self, InProgress, Needs, Room};
 use cloudfront_invalidator::path::InvalidationPath;
 use proptest::prelude::*;
-use std::collections::BTreeSet;
 
 /// Keys in a small random tree (so directories are shared), some with `*`,
 /// some index documents' directory forms.
@@ -46,27 +46,55 @@ proptest! {
     #[test]
     fn budget_covers_everything_within_its_limits(
         keys in prop::collection::vec(key(), 1..300),
-        max_paths in 0usize..40,
+        max_paths in 1usize..40,
+        busy_files in prop::sample::select(vec![0usize, 2900, 2990, 2999, 3000]),
+        busy_wildcards in 0usize..=15,
     ) {
+        // Each key is one unit (an SQS message) with one change.
         let needs: Needs = keys
             .iter()
             .enumerate()
-            .map(|(i, k)| (InvalidationPath::for_key(k), BTreeSet::from([i])))
-            .collect();
-        let out = budget::apply(needs.clone(), max_paths);
-        if max_paths > 0 {
-            prop_assert!(out.len() <= max_paths, "{} paths over a budget of {max_paths}", out.len());
+            .fold(Needs::new(), |mut needs, (i, k)| {
+                needs.entry(InvalidationPath::for_key(k)).or_default().insert((i, 0));
+                needs
+            });
+        let busy = InProgress { files: busy_files, wildcards: busy_wildcards };
+        let room = Room::share(max_paths, busy);
+        let fitted = budget::fit(needs.clone(), room);
+        let out = &fitted.kept;
+        let held = InProgress::of(out.keys().map(InvalidationPath::as_str));
+        prop_assert!(out.len() <= max_paths, "{} paths over a budget of {max_paths}", out.len());
+        prop_assert!(held.files <= room.files, "{} files, room {}", held.files, room.files);
+        prop_assert!(held.wildcards <= room.wildcards, "{} wildcards, room {}", held.wildcards, room.wildcards);
+        // Together with a concurrent invocation taking the same share,
+        // never more than CloudFront holds.
+        prop_assert!(busy.files.min(3000) + 2 * held.files <= 3000);
+        prop_assert!(busy.wildcards + 2 * held.wildcards <= 15);
+        for (path, changes) in &needs {
+            for change in changes {
+                if fitted.deferred.contains(&change.0) {
+                    // A deferred unit is in no request's changes.
+                    prop_assert!(out.values().all(|cs| !cs.contains(change)));
+                    continue;
+                }
+                // Covered, and reported with a request that covers it.
+                let covering: Vec<_> = out.iter().filter(|(p, _)| budget::covers(p, path)).collect();
+                prop_assert!(
+                    covering.iter().any(|(_, cs)| cs.contains(change)),
+                    "{path} of {change:?} is not covered by {:?}",
+                    out.keys().collect::<Vec<_>>()
+                );
+            }
         }
-        let wildcards = out.keys().filter(|p| p.is_wildcard()).count();
-        prop_assert!(wildcards <= MAX_WILDCARDS, "{wildcards} wildcards");
-        for (path, units) in &needs {
-            let covering: Vec<_> = out.iter().filter(|(p, _)| budget::covers(p, path)).collect();
-            prop_assert!(!covering.is_empty(), "{path} is not covered by {:?}", out.keys().collect::<Vec<_>>());
-            // The units that need a path are reported with a request that covers it.
-            prop_assert!(units.iter().all(|u| covering.iter().any(|(_, us)| us.contains(u))));
+        // With a wildcard to spend, nothing waits.
+        if room.wildcards > 0 {
+            prop_assert!(fitted.deferred.is_empty(), "{:?}", fitted.deferred);
         }
-        if needs.len() <= max_paths && needs.keys().filter(|p| p.is_wildcard()).count() <= MAX_WILDCARDS {
-            prop_assert_eq!(out, needs, "within budget nothing changes");
+        let fits = needs.len() <= max_paths
+            && InProgress::of(needs.keys().map(InvalidationPath::as_str)).wildcards <= room.wildcards
+            && InProgress::of(needs.keys().map(InvalidationPath::as_str)).files <= room.files;
+        if fits {
+            prop_assert_eq!(out, &needs, "within budget nothing changes");
         }
     }
 }

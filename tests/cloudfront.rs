@@ -3,15 +3,17 @@
 
 use aws_sdk_cloudfront::Client;
 use aws_sdk_cloudfront::operation::create_invalidation::{CreateInvalidationError, CreateInvalidationOutput};
+use aws_sdk_cloudfront::operation::get_invalidation::GetInvalidationOutput;
+use aws_sdk_cloudfront::operation::list_invalidations::ListInvalidationsOutput;
 use aws_sdk_cloudfront::types::error::{AccessDenied, NoSuchDistribution};
-use aws_sdk_cloudfront::types::{Invalidation, InvalidationBatch};
+use aws_sdk_cloudfront::types::{Invalidation, InvalidationBatch, InvalidationList, InvalidationSummary};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use cloudfront_invalidator::{Config, HandlerError, Invalidator, Response, Summary, cloudfront};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// No path budget: these tests count exact paths.
+/// As many paths as CloudFront holds: these tests count exact paths.
 fn config(ids: &str, dry_run: bool) -> Config {
     Config::from_lookup(|n| match n {
         "DISTRIBUTION_IDS" => Some(ids.into()),
@@ -22,17 +24,100 @@ fn config(ids: &str, dry_run: bool) -> Config {
     .unwrap()
 }
 
-/// The production retry policy with the waits shrunk so tests run fast.
-fn client(rules: &[&Rule]) -> Client {
-    client_with_mode(RuleMode::Sequential, rules)
+fn config_max(ids: &str, max_paths: usize) -> Config {
+    Config::from_lookup(|n| match n {
+        "DISTRIBUTION_IDS" => Some(ids.into()),
+        "MAX_PATHS" => Some(max_paths.to_string()),
+        _ => None,
+    })
+    .unwrap()
 }
 
-fn client_with_mode(mode: RuleMode, rules: &[&Rule]) -> Client {
-    mock_client!(aws_sdk_cloudfront, mode, rules, |c| c.retry_config(
+/// The production retry policy with the waits shrunk so tests run fast.
+/// Before planning, the function reads what each distribution holds in
+/// progress: unless a test gives its own rules for that, nothing.
+fn client(rules: &[&Rule]) -> Client {
+    let idle = nothing_in_progress();
+    let mut all = rules.to_vec();
+    all.push(&idle);
+    client_with(&all)
+}
+
+fn client_with(rules: &[&Rule]) -> Client {
+    mock_client!(aws_sdk_cloudfront, RuleMode::MatchAny, rules, |c| c.retry_config(
         cloudfront::retry_config()
             .with_initial_backoff(Duration::from_millis(1))
             .with_max_backoff(Duration::from_millis(2))
     ))
+}
+
+fn nothing_in_progress() -> Rule {
+    in_progress(&[])
+}
+
+/// ListInvalidations answering these invalidations (ID, status).
+fn in_progress(items: &[(&str, &str)]) -> Rule {
+    let items: Vec<InvalidationSummary> = items
+        .iter()
+        .map(|(id, status)| {
+            InvalidationSummary::builder()
+                .id(*id)
+                .status(*status)
+                .create_time(aws_sdk_cloudfront::primitives::DateTime::from(
+                    std::time::SystemTime::now(),
+                ))
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let list = InvalidationList::builder()
+        .marker("")
+        .max_items(100)
+        .is_truncated(false)
+        .quantity(items.len() as i32)
+        .set_items(Some(items))
+        .build()
+        .unwrap();
+    mock!(Client::list_invalidations)
+        .sequence()
+        .output(move || {
+            ListInvalidationsOutput::builder()
+                .invalidation_list(list.clone())
+                .build()
+        })
+        .repeatedly()
+        .build()
+}
+
+/// GetInvalidation answering an invalidation of `paths` (any ID).
+fn invalidation_of(paths: Vec<String>) -> Rule {
+    mock!(Client::get_invalidation)
+        .sequence()
+        .output(move || {
+            let batch = InvalidationBatch::builder()
+                .caller_reference("other")
+                .paths(
+                    aws_sdk_cloudfront::types::Paths::builder()
+                        .quantity(paths.len() as i32)
+                        .set_items(Some(paths.clone()))
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap();
+            let invalidation = Invalidation::builder()
+                .id("OTHER")
+                .status("InProgress")
+                .create_time(aws_sdk_cloudfront::primitives::DateTime::from_secs(0))
+                .invalidation_batch(batch)
+                .build()
+                .unwrap();
+            GetInvalidationOutput::builder()
+                .invalidation(invalidation)
+                .build()
+        })
+        .repeatedly()
+        .build()
 }
 
 /// Runs the handler with plenty of time, expecting a direct (non-SQS) event.
@@ -177,15 +262,16 @@ async fn every_distribution_gets_one_request() {
 }
 
 #[tokio::test]
-async fn more_than_3000_paths_are_split_into_requests_of_at_most_3000() {
+async fn a_big_event_makes_one_request_within_what_cloudfront_holds() {
     let seen = Seen::default();
     let rule = recording(&seen, "I1");
     let summary = handle(&client(&[&rule]), &config("E1ABC", false), &event_with_keys(7500))
         .await
         .unwrap();
-    let sizes: Vec<usize> = seen.lock().unwrap().iter().map(|s| s.2.len()).collect();
-    assert_eq!(sizes, [3000, 3000, 1500]);
-    assert_eq!(summary.invalidations.len(), 3);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].2, ["/static/*"]);
+    assert_eq!(summary.distributions[0].paths_requested, 7500);
 }
 
 #[tokio::test]
@@ -511,7 +597,7 @@ async fn too_many_in_progress_reports_only_the_messages_that_distribution_needed
     let fine = recording(&seen, "I2");
     let event = event("events/sqs-s3-batch.json");
     let failed = handle_sqs(
-        &client_with_mode(RuleMode::MatchAny, &[&busy, &fine]),
+        &client(&[&busy, &fine]),
         &config("E1BUSY,E2FINE", false),
         &event,
         PLENTY,
@@ -527,33 +613,97 @@ async fn too_many_in_progress_reports_only_the_messages_that_distribution_needed
 }
 
 #[tokio::test]
-async fn a_distribution_at_its_limit_is_not_called_again_in_the_same_invocation() {
-    let busy = mock!(Client::create_invalidation)
+async fn a_full_distribution_is_not_called_and_every_message_is_reported() {
+    // Another client's invalidation holds 2,999 paths and 15 wildcards, and
+    // this environment knows nothing of it: the function reads it, finds no
+    // room, and sends nothing (no refused call).
+    let create = mock!(Client::create_invalidation).then_output(|| created("I1"));
+    let list = in_progress(&[("OTHER", "InProgress"), ("OLD", "Completed")]);
+    let paths = (0..2999).map(|i| format!("/other/{i}"));
+    let get = invalidation_of(paths.chain((0..15).map(|i| format!("/w{i}/*"))).collect());
+    let client = client_with(&[&create, &list, &get]);
+    let event = event("events/sqs-s3-batch.json");
+    let invalidator = Invalidator::new(client, config("E1BUSY", false));
+    let deadline = Instant::now() + PLENTY;
+    let Response::Batch(batch) = invalidator.handle(&event, deadline).await.unwrap() else {
+        panic!("a batch response")
+    };
+    assert_eq!(batch.batch_item_failures.len(), 3);
+    assert_eq!(create.num_calls(), 0);
+    assert_eq!((list.num_calls(), get.num_calls()), (1, 1));
+    // The next invocation reads the list again but not the invalidation it knows.
+    invalidator.handle(&event, deadline).await.unwrap();
+    assert_eq!((list.num_calls(), get.num_calls()), (2, 1));
+    assert_eq!(create.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn with_little_room_left_the_request_uses_fewer_wildcards() {
+    // 10 wildcards in progress: 5 free, this invocation takes 2.
+    let seen = Seen::default();
+    let create = recording(&seen, "I1");
+    let list = in_progress(&[("OTHER", "InProgress")]);
+    let get = invalidation_of((0..10).map(|i| format!("/other/{i}/*")).collect());
+    let keys: Vec<String> = (0..400).map(|i| format!("assets/d{}/f{i}.js", i % 4)).collect();
+    let event = sqs_event(&keys);
+    let roomy = handle_sqs(&client(&[&create]), &config_max("E1ABC", 10), &event, PLENTY).await;
+    let tight = handle_sqs(
+        &client_with(&[&create, &list, &get]),
+        &config_max("E1ABC", 10),
+        &event,
+        PLENTY,
+    )
+    .await;
+    assert!(roomy.is_empty() && tight.is_empty());
+    let seen = seen.lock().unwrap();
+    assert_eq!(
+        seen[0].2,
+        ["/assets/d0/*", "/assets/d1/*", "/assets/d2/*", "/assets/d3/*"]
+    );
+    assert_eq!(seen[1].2, ["/assets/*"]);
+}
+
+#[tokio::test]
+async fn a_failed_read_of_what_is_in_progress_does_not_stop_the_invalidation() {
+    let seen = Seen::default();
+    let create = recording(&seen, "I1");
+    let list = mock!(Client::list_invalidations)
         .sequence()
-        .http_status(400, Some(error_xml("TooManyInvalidationsInProgress", "Too many")))
+        .http_status(403, Some(error_xml("AccessDenied", "not allowed")))
         .repeatedly()
         .build();
-    let event = support_batch(3500);
-    let failed = handle_sqs(&client(&[&busy]), &config("E1BUSY", false), &event, PLENTY).await;
-    assert_eq!(failed.len(), 3500);
-    assert_eq!(
-        busy.num_calls(),
-        1,
-        "the second request of 3,000+ paths is not sent"
-    );
+    let summary = handle(
+        &client_with(&[&create, &list]),
+        &config("E1ABC", false),
+        &event("events/s3-put.json"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(seen.lock().unwrap()[0].2, ["/css/site.css"]);
+    assert_eq!(summary.invalidations.len(), 1);
 }
 
 #[tokio::test]
 async fn only_the_messages_of_a_failed_request_are_reported() {
-    // 3,500 messages make two requests; the second fails for good.
-    let rule = mock!(Client::create_invalidation)
+    // E1 serves static/, E2 media/; E2's request fails for good.
+    let ok = mock!(Client::create_invalidation)
+        .match_requests(|r| r.distribution_id() == Some("E1ABC"))
+        .then_output(|| created("I1"));
+    let refused = mock!(Client::create_invalidation)
+        .match_requests(|r| r.distribution_id() == Some("E2DEF"))
         .sequence()
-        .output(|| created("I1"))
         .http_status(400, Some(error_xml("InvalidArgument", "bad path")))
+        .repeatedly()
         .build();
-    let event = support_batch(3500);
-    let failed = handle_sqs(&client(&[&rule]), &config("E1ABC", false), &event, PLENTY).await;
-    assert_eq!(failed, message_ids(&event)[3000..]);
+    let keys = ["static/a.css", "media/b.png", "static/c.css", "media/d.png"].map(String::from);
+    let failed = handle_sqs(
+        &client(&[&ok, &refused]),
+        &config("E1ABC=/static,E2DEF=/media", false),
+        &sqs_event(&keys),
+        PLENTY,
+    )
+    .await;
+    assert_eq!(failed, ["m-00001", "m-00003"]);
 }
 
 #[tokio::test]
@@ -589,12 +739,16 @@ async fn a_redelivered_batch_reuses_its_caller_reference() {
     assert_eq!(seen[0].1, seen[1].1);
 }
 
-fn support_batch(n: usize) -> Value {
+/// An SQS batch with one S3 upload notification per key (plain ASCII keys,
+/// sent as they are), message IDs `m-00000`...
+fn sqs_event(keys: &[String]) -> Value {
     let put = event("events/s3-put.json");
-    let records: Vec<Value> = (0..n)
-        .map(|i| {
+    let records: Vec<Value> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| {
             let mut record = put["Records"][0].clone();
-            record["s3"]["object"]["key"] = json!(format!("assets/file-{i:05}.js"));
+            record["s3"]["object"]["key"] = json!(key);
             record["s3"]["object"]["sequencer"] = json!(format!("{i:016X}"));
             json!({
                 "messageId": format!("m-{i:05}"),

@@ -115,7 +115,7 @@ async fn too_many_in_progress_on_one_distribution_reports_only_its_messages() {
     let proxy = FaultProxy::start(
         stack.moto_port,
         vec![Rule {
-            request_line_contains: format!("/distribution/{busy}/invalidation"),
+            request_line_contains: format!("POST /2020-05-31/distribution/{busy}/invalidation"),
             fault: Fault::Error {
                 status: 400,
                 code: "TooManyInvalidationsInProgress",
@@ -165,7 +165,7 @@ async fn near_the_deadline_unsubmitted_changes_are_reported_not_lost() {
     let proxy = FaultProxy::start(
         stack.moto_port,
         vec![Rule {
-            request_line_contains: format!("/distribution/{slow}/invalidation"),
+            request_line_contains: format!("POST /2020-05-31/distribution/{slow}/invalidation"),
             fault: Fault::Delay(Duration::from_secs(30)),
         }],
     );
@@ -193,12 +193,58 @@ async fn near_the_deadline_unsubmitted_changes_are_reported_not_lost() {
     );
     assert_eq!(failed_ids(&response).len(), 3);
     assert!(stack.new_invalidations(&second, &mut Vec::new()).await.is_empty());
+    let creates = proxy.log().iter().filter(|l| l.starts_with("POST")).count();
     assert_eq!(
-        proxy.log().len(),
+        creates,
         1,
         "the second distribution is not called: {:?}",
         proxy.log()
     );
+}
+
+#[tokio::test]
+async fn a_slow_read_of_what_is_in_progress_does_not_hold_the_invalidation_up() {
+    // CloudFront answers ListInvalidations only after 30 s: the function
+    // reads for at most a third of its 9 s, then invalidates anyway.
+    let stack = Stack::start().await;
+    let first = stack.create_distribution("example-static-site", "").await;
+    let second = stack.create_distribution("example-static-site", "").await;
+    let proxy = FaultProxy::start(
+        stack.moto_port,
+        vec![Rule {
+            request_line_contains: "GET /2020-05-31/distribution/".into(),
+            fault: Fault::Delay(Duration::from_secs(30)),
+        }],
+    );
+    let api = RuntimeApi::start();
+    let _function = Guard(
+        function_command(
+            proxy.port,
+            Some(api.address()),
+            &[("DISTRIBUTION_IDS", &format!("{first},{second}"))],
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap(),
+    );
+    let event: Value =
+        serde_json::from_str(&std::fs::read_to_string(event_path("sqs-s3-batch.json")).unwrap()).unwrap();
+    let started = Instant::now();
+    let response = api
+        .invoke(&event, Duration::from_secs(9))
+        .expect("a batch response");
+    assert!(
+        started.elapsed() < Duration::from_secs(9),
+        "answered after its deadline"
+    );
+    assert!(failed_ids(&response).is_empty(), "{response}");
+    for id in [&first, &second] {
+        assert_eq!(
+            stack.new_invalidations(id, &mut Vec::new()).await,
+            [["/", "/css/site.css", "/index.html"]]
+        );
+    }
 }
 
 #[tokio::test]
@@ -358,7 +404,7 @@ async fn an_accepted_request_whose_answer_is_lost_is_not_billed_twice() {
         // Only the first attempt is cut; later ones go through.
         let invoke = std::thread::scope(|scope| {
             let handle = scope.spawn(|| stack.invoke(Payload::File(&event)));
-            while proxy.counters().requests == 0 {
+            while !proxy.log().iter().any(|l| l.starts_with("POST")) {
                 std::thread::sleep(Duration::from_millis(5));
             }
             proxy.set_mix(None);
