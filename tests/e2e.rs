@@ -385,6 +385,77 @@ async fn auto_discovery_finds_the_distributions_of_the_bucket_with_their_origin_
     );
 }
 
+/// The sample put event for `bucket` and `key`, reported by S3 now.
+fn put_now(bucket: &str, key: &str) -> Value {
+    let mut event: Value =
+        serde_json::from_str(&std::fs::read_to_string(event_path("s3-put.json")).unwrap()).unwrap();
+    let record = &mut event["Records"][0];
+    record["s3"]["bucket"]["name"] = bucket.into();
+    record["s3"]["object"]["key"] = key.into();
+    record["eventTime"] = chrono::Utc::now()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        .into();
+    event
+}
+
+#[tokio::test]
+async fn discovery_sees_a_distribution_created_after_it_listed() {
+    let mut stack = Stack::start().await;
+    let old = stack.create_distribution("old-site", "").await;
+    stack.start_function(&[("DISTRIBUTION_IDS", "auto")]);
+    output_json(&stack.invoke(Payload::Json(&put_now("old-site", "a.css"))));
+    assert_eq!(stack.new_invalidations(&old, &mut Vec::new()).await, [["/a.css"]]);
+
+    // A distribution for a new bucket: its first change must not be ignored.
+    let new = stack.create_distribution("new-site", "").await;
+    let summary = output_json(&stack.invoke(Payload::Json(&put_now("new-site", "b.css"))));
+    assert_eq!(summary["ignored"], serde_json::json!([]), "{summary}");
+    assert_eq!(stack.new_invalidations(&new, &mut Vec::new()).await, [["/b.css"]]);
+    assert_eq!(
+        stack
+            .function_log()
+            .matches("listed the account's distributions")
+            .count(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn discovery_follows_an_origin_path_changed_after_it_listed() {
+    let mut stack = Stack::start().await;
+    let id = stack.create_distribution("versioned-site", "/v1").await;
+    stack.start_function(&[("DISTRIBUTION_IDS", "auto")]);
+    output_json(&stack.invoke(Payload::Json(&put_now("versioned-site", "v1/app.css"))));
+    stack.set_origin_path(&id, "/v2").await;
+    output_json(&stack.invoke(Payload::Json(&put_now("versioned-site", "v2/app.css"))));
+    assert_eq!(
+        stack.new_invalidations(&id, &mut Vec::new()).await,
+        [["/app.css"], ["/app.css"]]
+    );
+}
+
+#[tokio::test]
+async fn discovery_drops_a_distribution_deleted_after_it_listed() {
+    let mut stack = Stack::start().await;
+    let kept = stack.create_distribution("shared-site", "").await;
+    let deleted = stack.create_distribution("shared-site", "").await;
+    stack.start_function(&[("DISTRIBUTION_IDS", "auto")]);
+    output_json(&stack.invoke(Payload::Json(&put_now("shared-site", "a.css"))));
+    stack.delete_distribution(&deleted).await;
+    // Through a queue: the message must not come back for a distribution
+    // that no longer exists (it would fail until the dead-letter queue).
+    let record = support::sqs_record(&put_now("shared-site", "-"), 0, "b.css");
+    let event = serde_json::json!({ "Records": [record] });
+    let response = output_json(&stack.invoke(Payload::Json(&event)));
+    assert!(failed_ids(&response).is_empty(), "{response}");
+    assert_eq!(
+        stack.new_invalidations(&kept, &mut Vec::new()).await,
+        [["/a.css"], ["/b.css"]]
+    );
+    let log = stack.function_log();
+    assert!(log.contains("deleted since the last listing"), "{log}");
+}
+
 #[tokio::test]
 async fn an_accepted_request_whose_answer_is_lost_is_not_billed_twice() {
     // CloudFront accepts the first attempt but the connection drops before
@@ -429,6 +500,100 @@ async fn an_accepted_request_whose_answer_is_lost_is_not_billed_twice() {
         first["invalidations"][0]["invalidation_id"],
         retried["invalidations"][0]["invalidation_id"]
     );
+}
+
+#[tokio::test]
+async fn a_message_redelivered_in_other_company_is_not_billed_twice() {
+    // The first batch holds a change and a filtered one; the message with
+    // the change comes back (say its batch failed elsewhere) beside a key no
+    // distribution serves. Its request covers the same change, so it carries
+    // the same caller reference, and CloudFront answers with the first
+    // invalidation.
+    let mut stack = Stack::start().await;
+    let id = stack.create_distribution("example-static-site", "/site").await;
+    let proxy = FaultProxy::start(stack.moto_port, vec![]);
+    stack.start_function_via(
+        proxy.port,
+        &[
+            ("DISTRIBUTION_IDS", &format!("{id}=/site")),
+            ("EXCLUDE", "**/*.map"),
+        ],
+    );
+    let put = support::sample_put();
+    let first = serde_json::json!({"Records": [
+        support::sqs_record(&put, 0, "site/app.css"),
+        support::sqs_record(&put, 1, "site/app.css.map"),
+    ]});
+    let again = serde_json::json!({"Records": [
+        support::sqs_record(&put, 2, "media/photo.jpg"),
+        support::sqs_record(&put, 0, "site/app.css"),
+    ]});
+    for event in [&first, &again] {
+        assert!(failed_ids(&output_json(&stack.invoke(Payload::Json(event)))).is_empty());
+    }
+    assert_eq!(
+        stack.new_invalidations(&id, &mut Vec::new()).await,
+        [["/app.css"]]
+    );
+    let counters = proxy.counters();
+    assert_eq!((counters.forwarded, counters.replayed), (1, 1), "{counters:?}");
+}
+
+#[tokio::test]
+async fn a_deploy_over_many_invocations_plans_within_what_is_in_progress() {
+    // CloudFront keeps each invalidation in progress for 10 minutes; batches
+    // of a deploy arrive a minute apart, each of 100 files in 5 directories. The function reads what is in
+    // progress and plans within it: coarser wildcards as room shrinks, and
+    // when none is left the messages wait for a retry, without a refused
+    // call. Once the first invalidations complete, the retry goes through.
+    let mut stack = Stack::start().await;
+    let id = stack.create_distribution("example-static-site", "").await;
+    let proxy = FaultProxy::start(stack.moto_port, vec![]);
+    proxy.hold(Duration::from_secs(600));
+    stack.start_function_via(proxy.port, &[("DISTRIBUTION_IDS", &id), ("MAX_PATHS", "20")]);
+    let keys: Vec<String> = (0..700)
+        .map(|i| format!("site/b{}/d{}/f{i}.css", i / 100, i % 5))
+        .collect();
+    let mut waiting: Vec<Value> = Vec::new();
+    let mut wildcards_per_request = Vec::new();
+    for (minute, chunk) in keys.chunks(100).enumerate() {
+        let event = support::sqs_batch_of(chunk, minute * 100);
+        let response = output_json(&stack.invoke(Payload::Json(&event)));
+        let failed = failed_ids(&response);
+        waiting.extend(
+            event["Records"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| failed.contains(&r["messageId"].as_str().unwrap().to_owned()))
+                .cloned(),
+        );
+        proxy.advance(Duration::from_secs(60));
+        let (_, held) = proxy.in_progress(&id);
+        wildcards_per_request.push(held);
+    }
+    assert_eq!(proxy.counters().refused, 0, "{:?}", proxy.log());
+    // 5 wildcards, then 5, then "/*" each time as the room shrinks, until
+    // the seventh batch finds none free: 20 exact paths (MAX_PATHS) go, the
+    // other 80 messages wait.
+    assert_eq!(wildcards_per_request, [5, 10, 11, 12, 13, 14, 14]);
+    assert_eq!(waiting.len(), 80);
+    // The visibility timeout later, the first invalidations are done.
+    proxy.advance(Duration::from_secs(1380));
+    let retry = serde_json::json!({ "Records": waiting });
+    assert!(failed_ids(&output_json(&stack.invoke(Payload::Json(&retry)))).is_empty());
+    assert_eq!(proxy.counters().refused, 0);
+    // Every change is covered by an invalidation CloudFront accepted.
+    let accepted: Vec<String> = stack.all_invalidations(&id).await.into_iter().flatten().collect();
+    for key in &keys {
+        let path = format!("/{key}");
+        assert!(
+            accepted
+                .iter()
+                .any(|p| p == &path || p.strip_suffix('*').is_some_and(|pre| path.starts_with(pre))),
+            "{path} not covered by {accepted:?}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -294,3 +294,45 @@ fn keys_longer_than_s3_allows_are_rejected_not_encoded() {
     let incoming = event::parse(&eventbridge).unwrap();
     assert!(incoming.units[0].rejected[0].reason.contains("1025 bytes"));
 }
+
+#[test]
+fn a_long_key_sent_percent_encoded_by_eventbridge_is_checked_decoded() {
+    // 300 CJK characters: 900 bytes, 2,700 characters percent-encoded.
+    let key = "\u{65e5}".repeat(300);
+    let encoded: String = key.bytes().map(|b| format!("%{b:02X}")).collect();
+    assert_eq!((key.len(), encoded.len()), (900, 2700));
+    let mut event = load(&event_path("eventbridge-object-created.json"));
+    event["detail"]["object"]["key"] = json!(encoded);
+    let incoming = event::parse(&event).unwrap();
+    assert!(
+        incoming.units[0].rejected.is_empty(),
+        "{:?}",
+        incoming.units[0].rejected
+    );
+    let keys: Vec<&str> = incoming.units[0].changes.iter().map(|c| c.key.as_str()).collect();
+    assert_eq!(keys, [key.as_str()], "only the reading that can be an S3 key");
+    // Sent raw, the same key is one reading.
+    event["detail"]["object"]["key"] = json!(key);
+    let incoming = event::parse(&event).unwrap();
+    assert_eq!(incoming.units[0].changes.len(), 1);
+}
+
+#[test]
+fn a_record_is_read_for_what_the_function_uses_only() {
+    // S3-compatible stores and stand-ins leave out fields the function does
+    // not need; S3's own lifecycle events name no user. None is a reason to
+    // leave an object stale.
+    let record = json!({
+        "eventSource": "aws:s3",
+        "eventName": "s3:ObjectCreated:Put",
+        "s3": {"bucket": {"name": "b"}, "object": {"key": "css/site.css"}}
+    });
+    let incoming = event::parse(&json!({"Records": [record]})).unwrap();
+    let unit = &incoming.units[0];
+    assert!(unit.rejected.is_empty(), "{:?}", unit.rejected);
+    assert_eq!(unit.changes[0].key, "css/site.css");
+    assert_eq!(unit.changes[0].time_ms, None);
+    // The time S3 reported, when it did.
+    let incoming = parse("s3-put.json");
+    assert_eq!(incoming.units[0].changes[0].time_ms, Some(1_795_601_730_123));
+}

@@ -6,6 +6,13 @@
 //!   TooManyInvalidationsInProgress limits the creation of invalidations, so
 //!   a request whose reference is already held is answered with that
 //!   invalidation, never with that error.
+//! - In-progress state and its limits, when [`FaultProxy::hold`] is set: an
+//!   invalidation stays `InProgress` that long (on a clock that a test can
+//!   move on with [`FaultProxy::advance`]), in CreateInvalidation's,
+//!   ListInvalidations' and GetInvalidation's answers (moto says COMPLETED
+//!   at once). A creation that would take a distribution past 3,000 file
+//!   paths or 15 wildcard paths in progress is refused with
+//!   TooManyInvalidationsInProgress, as CloudFront does, and counted.
 //! - Faults per request, by rule (request line contains a text) or at random
 //!   at a given rate: an error answer (Throttling, 503,
 //!   TooManyInvalidationsInProgress...), a connection closed before or after
@@ -19,7 +26,11 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// CloudFront's in-progress limits per distribution.
+pub const HELD_FILES: usize = 3000;
+pub const HELD_WILDCARDS: usize = 15;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fault {
@@ -60,6 +71,18 @@ pub struct Counters {
     pub replayed: usize,
     /// Same reference, other paths: InvalidationBatchAlreadyExists.
     pub conflicts: usize,
+    /// Creations refused because the distribution's in-progress limits
+    /// would be passed (with [`FaultProxy::hold`] set).
+    pub refused: usize,
+}
+
+/// One invalidation CloudFront accepted, as the in-progress state sees it.
+#[derive(Clone, Debug)]
+struct Held {
+    id: String,
+    created: Duration,
+    files: usize,
+    wildcards: usize,
 }
 
 #[derive(Default)]
@@ -71,6 +94,46 @@ struct State {
     references: HashMap<String, (Vec<String>, Vec<u8>)>,
     counters: Counters,
     log: Vec<String>,
+    /// How long an invalidation stays in progress; `None`: moto's COMPLETED.
+    hold: Option<Duration>,
+    /// The proxy's clock: time since start, plus what tests added.
+    started: Option<Instant>,
+    skew: Duration,
+    /// Per distribution, the invalidations created through the proxy.
+    held: HashMap<String, Vec<Held>>,
+}
+
+impl State {
+    fn now(&self) -> Duration {
+        self.started.map_or(Duration::ZERO, |s| s.elapsed()) + self.skew
+    }
+
+    fn running(&self, held: &Held) -> bool {
+        self.hold.is_some_and(|hold| self.now() < held.created + hold)
+    }
+
+    /// Files and wildcards in progress at a distribution now.
+    fn in_progress(&self, distribution: &str) -> (usize, usize) {
+        let running = self
+            .held
+            .get(distribution)
+            .into_iter()
+            .flatten()
+            .filter(|h| self.running(h));
+        running.fold((0, 0), |(f, w), h| (f + h.files, w + h.wildcards))
+    }
+
+    /// The status CloudFront would give invalidation `id` now, if the proxy
+    /// knows it.
+    fn status(&self, id: &str) -> Option<&'static str> {
+        self.hold?;
+        let held = self.held.values().flatten().find(|h| h.id == id)?;
+        Some(if self.running(held) {
+            "InProgress"
+        } else {
+            "Completed"
+        })
+    }
 }
 
 pub struct FaultProxy {
@@ -84,6 +147,7 @@ impl FaultProxy {
         let port = listener.local_addr().unwrap().port();
         let state = Arc::new(Mutex::new(State {
             rules,
+            started: Some(Instant::now()),
             ..State::default()
         }));
         let shared = state.clone();
@@ -94,6 +158,23 @@ impl FaultProxy {
             }
         });
         FaultProxy { port, state }
+    }
+
+    /// Keeps every invalidation created from now on in progress for `hold`,
+    /// and enforces CloudFront's in-progress limits.
+    pub fn hold(&self, hold: Duration) {
+        self.state.lock().unwrap().hold = Some(hold);
+    }
+
+    /// Moves the proxy's clock on (an invocation a minute later, without
+    /// waiting a minute).
+    pub fn advance(&self, by: Duration) {
+        self.state.lock().unwrap().skew += by;
+    }
+
+    /// Files and wildcards in progress at `distribution` now.
+    pub fn in_progress(&self, distribution: &str) -> (usize, usize) {
+        self.state.lock().unwrap().in_progress(distribution)
     }
 
     pub fn set_rules(&self, rules: Vec<Rule>) {
@@ -253,31 +334,104 @@ fn upstream(
     state: &Mutex<State>,
 ) -> Vec<u8> {
     if !creates_invalidation {
-        return forward(port, request);
+        let answer = forward(port, request);
+        let s = state.lock().unwrap();
+        return with_statuses(answer, &s);
     }
     let reference = elements(text, "CallerReference")
         .into_iter()
         .next()
         .unwrap_or_default();
     let paths = elements(text, "Path");
+    let distribution = text
+        .split("/distribution/")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_default()
+        .to_owned();
     {
         let mut s = state.lock().unwrap();
         if let Some((first_paths, first_answer)) = s.references.get(&reference).cloned() {
             if first_paths == paths {
                 s.counters.replayed += 1;
-                return first_answer;
+                return with_statuses(first_answer, &s);
             }
             s.counters.conflicts += 1;
             return error_response(409, "InvalidationBatchAlreadyExists");
+        }
+        if s.hold.is_some() {
+            let wildcards = paths.iter().filter(|p| p.ends_with('*')).count();
+            let (files, held_wildcards) = s.in_progress(&distribution);
+            if files + paths.len() - wildcards > HELD_FILES || held_wildcards + wildcards > HELD_WILDCARDS {
+                s.counters.refused += 1;
+                return error_response(400, "TooManyInvalidationsInProgress");
+            }
         }
     }
     let answer = forward(port, request);
     let mut s = state.lock().unwrap();
     s.counters.forwarded += 1;
     if answer.starts_with(b"HTTP/1.1 201") || answer.starts_with(b"HTTP/1.0 201") {
+        if let Some(id) = elements(&String::from_utf8_lossy(&answer), "Id")
+            .into_iter()
+            .next()
+        {
+            let wildcards = paths.iter().filter(|p| p.ends_with('*')).count();
+            let created = s.now();
+            s.held.entry(distribution).or_default().push(Held {
+                id,
+                created,
+                files: paths.len() - wildcards,
+                wildcards,
+            });
+        }
         s.references.entry(reference).or_insert((paths, answer.clone()));
     }
-    answer
+    with_statuses(answer, &s)
+}
+
+/// moto's answer with each invalidation's status as CloudFront would give
+/// it now (see [`State::status`]), and its Content-Length to match.
+fn with_statuses(answer: Vec<u8>, state: &State) -> Vec<u8> {
+    if state.hold.is_none() {
+        return answer;
+    }
+    let Some(head_end) = answer.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4) else {
+        return answer;
+    };
+    let body = String::from_utf8_lossy(&answer[head_end..]).into_owned();
+    // Each invalidation element holds its <Id> before its <Status>.
+    let mut out = String::with_capacity(body.len());
+    let mut rest = body.as_str();
+    while let Some(at) = rest.find("<Id>") {
+        let (before, from_id) = rest.split_at(at);
+        out.push_str(before);
+        let id = from_id["<Id>".len()..].split("</Id>").next().unwrap_or_default();
+        let (Some(status), Some(open)) = (state.status(id), from_id.find("<Status>")) else {
+            out.push_str("<Id>");
+            rest = &from_id["<Id>".len()..];
+            continue;
+        };
+        let close = from_id[open..].find("</Status>").map_or(open, |c| open + c);
+        out.push_str(&from_id[..open]);
+        out.push_str(&format!("<Status>{status}"));
+        rest = &from_id[close..];
+    }
+    out.push_str(rest);
+    let head = String::from_utf8_lossy(&answer[..head_end]);
+    let head: String = head
+        .split_inclusive("\r\n")
+        .map(|line| {
+            if line.to_ascii_lowercase().starts_with("content-length:") {
+                format!("Content-Length: {}\r\n", out.len())
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect();
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(out.as_bytes());
+    bytes
 }
 
 fn forward(upstream_port: u16, request: &[u8]) -> Vec<u8> {

@@ -81,6 +81,12 @@ pub const EXPECTED: &[Expect] = &[
         &[],
     ),
     expect("s3-lifecycle-transition.json", &[], &["archive/2019/report.pdf"]),
+    // Objects a lifecycle rule expires are gone from S3 and must go from the edges too.
+    expect(
+        "s3-lifecycle-expiration.json",
+        &["/promo/black-friday.html", "/tmp/preview/landing%20page.html"],
+        &[],
+    ),
     expect("s3-test-event.json", &[], &[]),
     expect("sns-s3.json", &["/fonts/inter.woff2"], &[]),
     // Both readings of a key with '+': EventBridge does not document its encoding.
@@ -90,6 +96,11 @@ pub const EXPECTED: &[Expect] = &[
         &[],
     ),
     expect("eventbridge-object-deleted.json", &["/old/page.html"], &[]),
+    expect(
+        "eventbridge-lifecycle-expiration.json",
+        &["/promo/black-friday.html"],
+        &[],
+    ),
     // The root index document is also cached as "/".
     expect("sqs-s3-batch.json", &["/", "/css/site.css", "/index.html"], &[]),
     expect("sqs-test-event.json", &[], &[]),
@@ -223,38 +234,60 @@ impl Stack {
 
     /// Creates a distribution in moto with an S3 origin and returns its ID.
     pub async fn create_distribution(&self, bucket: &str, origin_path: &str) -> String {
-        let origin = Origin::builder()
-            .id("s3-origin")
-            .domain_name(format!("{bucket}.s3.us-east-1.amazonaws.com"))
-            .origin_path(origin_path)
-            .s3_origin_config(S3OriginConfig::builder().origin_access_identity("").build())
-            .build()
-            .unwrap();
-        let config = DistributionConfig::builder()
-            .caller_reference(format!(
-                "{bucket}{origin_path}#{}",
-                DISTRIBUTIONS.fetch_add(1, Ordering::Relaxed)
-            ))
-            .origins(Origins::builder().quantity(1).items(origin).build().unwrap())
-            .default_cache_behavior(
-                DefaultCacheBehavior::builder()
-                    .target_origin_id("s3-origin")
-                    .viewer_protocol_policy(ViewerProtocolPolicy::RedirectToHttps)
-                    .build()
-                    .unwrap(),
-            )
-            .comment("local stand-in")
-            .enabled(true)
-            .build()
-            .unwrap();
+        let reference = format!(
+            "{bucket}{origin_path}#{}",
+            DISTRIBUTIONS.fetch_add(1, Ordering::Relaxed)
+        );
+        let domain = format!("{bucket}.s3.us-east-1.amazonaws.com");
         let out = self
             .cloudfront
             .create_distribution()
-            .distribution_config(config)
+            .distribution_config(distribution_config(&reference, &domain, origin_path))
             .send()
             .await
             .unwrap();
         out.distribution().unwrap().id().to_owned()
+    }
+
+    /// Changes the origin path of a distribution's first origin, as a user
+    /// editing it in the console would.
+    pub async fn set_origin_path(&self, id: &str, origin_path: &str) {
+        let got = self
+            .cloudfront
+            .get_distribution_config()
+            .id(id)
+            .send()
+            .await
+            .unwrap();
+        let config = got.distribution_config().unwrap();
+        let domain = config.origins().unwrap().items()[0].domain_name();
+        let config = distribution_config(config.caller_reference(), domain, origin_path);
+        self.cloudfront
+            .update_distribution()
+            .id(id)
+            .if_match(got.e_tag().unwrap_or_default())
+            .distribution_config(config)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Deletes a distribution.
+    pub async fn delete_distribution(&self, id: &str) {
+        let got = self
+            .cloudfront
+            .get_distribution_config()
+            .id(id)
+            .send()
+            .await
+            .unwrap();
+        self.cloudfront
+            .delete_distribution()
+            .id(id)
+            .if_match(got.e_tag().unwrap_or_default())
+            .send()
+            .await
+            .unwrap();
     }
 
     /// Starts the function binary against the emulator and moto, with `env`.
@@ -379,6 +412,31 @@ impl Stack {
         }
         found
     }
+}
+
+/// A distribution with one S3 origin, `domain`, through `origin_path`.
+fn distribution_config(reference: &str, domain: &str, origin_path: &str) -> DistributionConfig {
+    let origin = Origin::builder()
+        .id("s3-origin")
+        .domain_name(domain)
+        .origin_path(origin_path)
+        .s3_origin_config(S3OriginConfig::builder().origin_access_identity("").build())
+        .build()
+        .unwrap();
+    DistributionConfig::builder()
+        .caller_reference(reference)
+        .origins(Origins::builder().quantity(1).items(origin).build().unwrap())
+        .default_cache_behavior(
+            DefaultCacheBehavior::builder()
+                .target_origin_id("s3-origin")
+                .viewer_protocol_policy(ViewerProtocolPolicy::RedirectToHttps)
+                .build()
+                .unwrap(),
+        )
+        .comment("local stand-in")
+        .enabled(true)
+        .build()
+        .unwrap()
 }
 
 pub enum Payload<'a> {
