@@ -251,7 +251,10 @@ def check_role(resources: dict, scenario: Scenario) -> None:
                 grants.setdefault(action, []).extend(as_list(s["Resource"]))
 
     expected = {
+        # Creating invalidations, and reading what is in progress first.
         "cloudfront:CreateInvalidation": scenario.distribution_arns,
+        "cloudfront:ListInvalidations": scenario.distribution_arns,
+        "cloudfront:GetInvalidation": scenario.distribution_arns,
         "sqs:SendMessage": ["<DeadLetterQueue.Arn>"],
     }
     if scenario.discover:
@@ -261,7 +264,8 @@ def check_role(resources: dict, scenario: Scenario) -> None:
         for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"):
             expected[action] = ["<Queue.Arn>"]
     assert {a: sorted(r) for a, r in grants.items()} == {a: sorted(r) for a, r in expected.items()}
-    assert_reaches_exactly(grants["cloudfront:CreateInvalidation"], scenario)
+    for action in ("cloudfront:CreateInvalidation", "cloudfront:ListInvalidations", "cloudfront:GetInvalidation"):
+        assert_reaches_exactly(grants[action], scenario)
 
 
 def check_bucket(resources: dict, scenario: Scenario) -> None:
@@ -305,7 +309,8 @@ def check_bucket(resources: dict, scenario: Scenario) -> None:
 
 
 def check_notifications(resources: dict, scenario: Scenario) -> None:
-    events = ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]
+    # Lifecycle expirations remove objects, under a type of their own.
+    events = ["s3:ObjectCreated:*", "s3:ObjectRemoved:*", "s3:LifecycleExpiration:*"]
     if scenario.mode not in BUCKET_MODES:
         assert "Bucket" not in resources
         return
@@ -343,7 +348,16 @@ def check_queues(resources: dict, scenario: Scenario) -> None:
     dlq_policy = resources["DeadLetterQueuePolicy"]["Properties"]
     assert dlq_policy["Queues"] == ["<DeadLetterQueue>"]
     assert_denies_plain_http(dlq_policy["PolicyDocument"], "sqs:*", {"<DeadLetterQueue.Arn>"})
-    assert allows(dlq_policy["PolicyDocument"]) == []
+    # Only the rule may send, what it could not deliver to the queue.
+    rule_dead_letters = {
+        "Effect": "Allow",
+        "Principal": {"Service": "events.amazonaws.com"},
+        "Action": "sqs:SendMessage",
+        "Resource": "<DeadLetterQueue.Arn>",
+        "Condition": {"ArnEquals": {"aws:SourceArn": "<ObjectEventsRule.Arn>"}},
+    }
+    expected = [rule_dead_letters] if scenario.mode == "existing-bucket" else []
+    assert allows(dlq_policy["PolicyDocument"]) == expected
     if scenario.mode not in QUEUE_MODES:
         return
 
@@ -415,7 +429,11 @@ def check_rule(resources: dict, scenario: Scenario) -> None:
     assert pattern.get("detail") == {"bucket": {"name": [EXISTING_BUCKET]}}
     assert set(pattern) == {"source", "detail-type", "detail"}
     assert props.get("State", "ENABLED") == "ENABLED"
-    assert [t["Arn"] for t in props["Targets"]] == ["<Queue.Arn>"]
+    (target,) = props["Targets"]
+    assert target["Arn"] == "<Queue.Arn>"
+    # An event the queue refuses is retried for a day, then parked, never dropped.
+    assert target.get("DeadLetterConfig") == {"Arn": "<DeadLetterQueue.Arn>"}
+    assert target.get("RetryPolicy") == {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
 
 
 def check_function(resources: dict, scenario: Scenario) -> None:
@@ -515,7 +533,7 @@ def check_discovery_role(on: dict, off: dict, listed: Scenario) -> None:
                 if s.get("Action") == "cloudfront:ListDistributions":
                     listing.append({k: v for k, v in s.items() if k != "Sid"})
                     continue
-                if s.get("Action") == "cloudfront:CreateInvalidation":
+                if "cloudfront:CreateInvalidation" in as_list(s.get("Action")):
                     invalidating.append(sorted(as_list(s.pop("Resource"))))
                 kept.append(s)
             policy["PolicyDocument"]["Statement"] = kept
@@ -571,16 +589,17 @@ def _role_statements(resources: dict) -> list[dict]:
     return next(
         policy["PolicyDocument"]["Statement"]
         for policy in resources["InvalidatorFunctionRole"]["Properties"]["Policies"]
-        if any(s["Action"] == "cloudfront:CreateInvalidation" for s in statements(policy["PolicyDocument"]))
+        if any("cloudfront:CreateInvalidation" in as_list(s["Action"]) for s in statements(policy["PolicyDocument"]))
     )
 
 
 def _statement(resources: dict, action: str) -> dict:
+    """The role's statement that grants `action`."""
     return next(
         s
         for policy in resources["InvalidatorFunctionRole"]["Properties"]["Policies"]
         for s in statements(policy["PolicyDocument"])
-        if s["Action"] == action
+        if action in as_list(s["Action"])
     )
 
 
@@ -650,6 +669,8 @@ def test_discovery_stack_check_catches(mutate):
         ("E1ABCAAAAAAAAA", "E2DEFAAAAAAAAA=/static"),
         ("E2DEFAAAAAAAAA=/static", "E3GHIAAAAAAAAA=/a/b.c", "E4JKLAAAAAAAAA"),
         ("E5MNOAAAAAAAAA=/x:y", "E6PQRAAAAAAAAA=/E7STUAAAAAAAAA"),
+        # One distribution serving the bucket through two origins.
+        ("E1ABCAAAAAAAAA=/site", "E1ABCAAAAAAAAA=/assets"),
     ],
     ids=lambda ids: ",".join(ids),
 )
@@ -673,6 +694,19 @@ def test_origin_paths_leave_the_ids_alone(ids):
         for entry in path_entries:
             assert not any(arn_like(entry, distribution_arn(c)) for c in ["E7STUAAAAAAAAA", "E5MNOAAAAAAAAA", "E1"])
         assert_reaches_exactly(arns, scenario)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_one_distribution_with_two_origin_paths_deploys(mode):
+    """E1=/site,E1=/assets: the function takes it, and the stack too."""
+    scenario = Scenario(mode, ("E1ABCAAAAAAAAA=/site", "E1ABCAAAAAAAAA=/assets"))
+    d = deployment(scenario)
+    assert d.failed_rules() == []
+    matches = lint(json.dumps(d.without_conditions()), regions=[PSEUDO["AWS::Region"]])
+    assert [str(m) for m in matches] == []
+    resources = d.resources()
+    check_role(resources, scenario)
+    check_function(resources, scenario)
 
 
 def test_repeated_auto_still_discovers():
@@ -760,10 +794,11 @@ def test_parameters():
         ("IndexDocument", ["", "index.html", "default.htm"], ["docs/index.html", "*.html"]),
         (
             "Include",
-            ["", "static/**,media/**", "**/*.map", "*.css", "a?b", "**"],
-            ["***", "static/***/x", "a,****"],
+            ["", "static/**,media/**", "**/*.map", "*.css", "a?b", "**", "static/a/b", "a, b/c"],
+            # Keys never start with '/': such a pattern would match nothing.
+            ["***", "static/***/x", "a,****", "/static/**", "static/**,/media/**", "a, /b", " /a"],
         ),
-        ("Exclude", ["", "**/*.map,*.tmp"], ["***.map"]),
+        ("Exclude", ["", "**/*.map,*.tmp"], ["***.map", "/**/*.map", "*.tmp,/x"]),
     ],
 )
 def test_setting_patterns(param, good, bad):
@@ -797,7 +832,7 @@ def _widen_role(r):
 def _extra_distribution(r):
     for policy in r["InvalidatorFunctionRole"]["Properties"]["Policies"]:
         for s in statements(policy["PolicyDocument"]):
-            if s["Action"] == "cloudfront:CreateInvalidation":
+            if "cloudfront:CreateInvalidation" in as_list(s["Action"]):
                 s["Resource"] = as_list(s["Resource"]) + ["arn:*:cloudfront::*:distribution/*"]
 
 
@@ -889,6 +924,18 @@ MUTATIONS = [
         id="batch-size-ignores-parameter",
     ),
     pytest.param("existing-bucket", _any_bucket_events, check_rule, id="rule-for-every-bucket"),
+    pytest.param(
+        "existing-bucket",
+        lambda r: r["ObjectEventsRule"]["Properties"]["Targets"][0].pop("DeadLetterConfig"),
+        check_rule,
+        id="rule-drops-undelivered-events",
+    ),
+    pytest.param(
+        "bucket-to-function",
+        lambda r: r["Bucket"]["Properties"]["NotificationConfiguration"]["LambdaConfigurations"].pop(),
+        check_notifications,
+        id="lifecycle-expirations-not-notified",
+    ),
 ]
 
 
