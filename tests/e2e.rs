@@ -399,6 +399,101 @@ fn put_now(bucket: &str, key: &str) -> Value {
 }
 
 #[tokio::test]
+async fn skip_hashed_names_skips_only_real_hashes() {
+    // The names the old rule skipped for good, beside real hashed copies.
+    let mut stack = Stack::start().await;
+    let id = stack.create_distribution("example-static-site", "").await;
+    stack.start_function(&[
+        ("DISTRIBUTION_IDS", &id),
+        ("SKIP_HASHED_NAMES", "true"),
+        ("INDEX_DOCUMENT", ""),
+    ]);
+    let plain = [
+        "og-image-1200x630.png",
+        "photo-1024x683.jpg",
+        "hero-1920x1080.jpg",
+        "products/sku-AB123456.html",
+        "show-episode42.mp3",
+        "post-part2of3.html",
+        "lato-v24-latin-700italic.woff2",
+        "orders.202611251230.csv",
+        "settings.staging2.json",
+    ];
+    let hashed = ["static/css/base.5af66c1b1797.css", "assets/index-BjgYtC5x.js"];
+    let keys: Vec<String> = plain.iter().chain(&hashed).map(|k| k.to_string()).collect();
+    let response = output_json(&stack.invoke(Payload::Json(&support::sqs_batch_of(&keys, 0))));
+    assert!(failed_ids(&response).is_empty());
+    let mut want: Vec<String> = plain.iter().map(|k| format!("/{k}")).collect();
+    want.sort();
+    assert_eq!(stack.new_invalidations(&id, &mut Vec::new()).await, [want]);
+}
+
+#[test]
+fn settings_cloudfront_could_not_honour_are_refused_at_start() {
+    for (variable, value, says) in [
+        ("INCLUDE", "/static/**", "write \"static/**\""),
+        ("EXCLUDE", "**/*.map,/drafts/**", "write \"drafts/**\""),
+        ("MAX_PATHS", "5000", "from 1 to 3000"),
+    ] {
+        let output = function_command(
+            1,
+            Some("127.0.0.1:1".into()),
+            &[("DISTRIBUTION_IDS", "E1"), (variable, value)],
+        )
+        .output()
+        .unwrap();
+        assert!(!output.status.success());
+        let text = String::from_utf8_lossy(&output.stdout) + String::from_utf8_lossy(&output.stderr);
+        assert!(
+            text.contains(variable) && text.contains(says),
+            "{variable}={value}: {text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn max_paths_zero_is_what_cloudfront_holds_in_one_request() {
+    let mut stack = Stack::start().await;
+    let id = stack.create_distribution("example-static-site", "").await;
+    let proxy = FaultProxy::start(stack.moto_port, vec![]);
+    proxy.hold(Duration::from_secs(600));
+    stack.start_function_via(proxy.port, &[("DISTRIBUTION_IDS", &id), ("MAX_PATHS", "0")]);
+    let keys: Vec<String> = (0..4000).map(|i| format!("d{}/f{i:04}.css", i % 8)).collect();
+    let response = output_json(&stack.invoke(Payload::Json(&support::sqs_batch_of(&keys, 0))));
+    assert!(failed_ids(&response).is_empty());
+    let made = stack.new_invalidations(&id, &mut Vec::new()).await;
+    assert_eq!(made.len(), 1, "one request");
+    let (files, wildcards) = proxy.in_progress(&id);
+    assert!(
+        files <= 1500 && wildcards <= 7,
+        "{files} files, {wildcards} wildcards"
+    );
+    assert_eq!(proxy.counters().refused, 0);
+}
+
+#[tokio::test]
+async fn a_long_key_from_eventbridge_and_two_origin_paths_of_one_distribution() {
+    let mut stack = Stack::start().await;
+    let id = stack.create_distribution("example-static-site", "").await;
+    stack.start_function(&[("DISTRIBUTION_IDS", &format!("{id}=/site,{id}=/assets"))]);
+    // 300 CJK characters: 900 bytes, sent percent-encoded (2,700 characters).
+    let name = "\u{65e5}".repeat(300);
+    let encoded: String = name.bytes().map(|b| format!("%{b:02X}")).collect();
+    let mut event: Value = serde_json::from_str(
+        &std::fs::read_to_string(event_path("eventbridge-object-created.json")).unwrap(),
+    )
+    .unwrap();
+    event["detail"]["object"]["key"] = format!("site/{encoded}").into();
+    output_json(&stack.invoke(Payload::Json(&event)));
+    event["detail"]["object"]["key"] = "assets/app.css".into();
+    output_json(&stack.invoke(Payload::Json(&event)));
+    assert_eq!(
+        stack.new_invalidations(&id, &mut Vec::new()).await,
+        [vec![format!("/{encoded}")], vec!["/app.css".to_string()]]
+    );
+}
+
+#[tokio::test]
 async fn discovery_sees_a_distribution_created_after_it_listed() {
     let mut stack = Stack::start().await;
     let old = stack.create_distribution("old-site", "").await;
