@@ -4,9 +4,12 @@
 
 #[path = "../tests/support/mod.rs"]
 mod support;
+use cloudfront_invalidator::plan::retry_delay;
 use serde_json::{Value, json};
+use std::collections::VecDeque;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
+use support::fault_proxy::FaultProxy;
 use support::runtime_api::RuntimeApi;
 use support::{Guard, MANIFEST_DIR, Stack, event_path, function_command, sqs_batch, sqs_batch_of};
 
@@ -127,6 +130,124 @@ async fn burst(stack: &Stack, mode: &'static str, events: Vec<Value>) -> Burst {
     }
 }
 
+/// A deploy of 20,000 files whose notifications reach the queue `per_minute`
+/// a minute, against a CloudFront that keeps each invalidation in progress
+/// for `hold` and refuses what it cannot hold (the fault proxy). The driver
+/// plays SQS on the proxy's clock: each minute the function gets what is
+/// visible, in batches of at most `batch` messages; a message reported for
+/// retry for lack of room comes back after the delay the function sets on it
+/// in the template's wirings (`plan::retry_delay`: 1, 2, 4, 8, 15 minutes),
+/// and goes to the dead-letter queue after 5 receives.
+struct Spread {
+    hold: Duration,
+    files: usize,
+    batch: usize,
+    invocations: usize,
+    refused: usize,
+    requests: usize,
+    billed: usize,
+    retried: usize,
+    dead: usize,
+    minutes: u64,
+}
+
+async fn spread_deploy(stack: &Stack, hold: Duration, per_minute: usize, batch: usize) -> Spread {
+    const FILES: usize = 20_000;
+    const MAX_RECEIVES: u32 = 5;
+    let distribution = stack.create_distribution("bench-site", "").await;
+    let proxy = FaultProxy::start(stack.moto_port, vec![]);
+    proxy.hold(hold);
+    let api = RuntimeApi::start();
+    let _function = start(&api, proxy.port, &[("DISTRIBUTION_IDS", &distribution)]);
+    // A site of 100 directories of 200 files (25 apps, each with css, js,
+    // img and fonts), uploaded in key order as `aws s3 sync` does.
+    let kinds = [("css", "css"), ("js", "js"), ("img", "png"), ("fonts", "woff2")];
+    let keys: Vec<String> = (0..FILES)
+        .map(|i| {
+            let (dir, ext) = kinds[(i / 200) % 4];
+            format!("static/app{:02}/{dir}/file{i:05}.{ext}", i / 800)
+        })
+        .collect();
+    let records: Vec<Value> = keys
+        .chunks(1)
+        .enumerate()
+        .map(|(i, k)| sqs_batch_of(k, i)["Records"][0].clone())
+        .collect();
+    // (minute it becomes visible, receives so far, record)
+    let mut queue: VecDeque<(u64, u32, Value)> = VecDeque::new();
+    let arrivals: Vec<&[Value]> = records.chunks(per_minute).collect();
+    let (mut invocations, mut retried, mut dead, mut minute) = (0, 0, 0, 0u64);
+    loop {
+        if let Some(arriving) = arrivals.get(minute as usize) {
+            queue.extend(arriving.iter().map(|r| (minute, 0, r.clone())));
+        }
+        let (visible, later): (Vec<_>, Vec<_>) = queue.drain(..).partition(|(at, ..)| *at <= minute);
+        queue.extend(later);
+        for chunk in visible.chunks(batch) {
+            let records = chunk.iter().map(|(_, receives, r)| {
+                let mut r = r.clone();
+                r["attributes"]["ApproximateReceiveCount"] = (receives + 1).to_string().into();
+                r
+            });
+            let event = json!({ "Records": records.collect::<Vec<_>>() });
+            let response = api.invoke(&event, TIME).expect("a batch response");
+            invocations += 1;
+            let failed: Vec<&str> = response["batchItemFailures"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|f| f["itemIdentifier"].as_str())
+                .collect();
+            for (_, receives, record) in chunk {
+                if failed.contains(&record["messageId"].as_str().unwrap_or_default()) {
+                    retried += 1;
+                    let receives = receives + 1;
+                    if receives >= MAX_RECEIVES {
+                        dead += 1;
+                        continue;
+                    }
+                    let back = retry_delay(receives).as_secs().div_ceil(60);
+                    queue.push_back((minute + back, receives, record.clone()));
+                }
+            }
+        }
+        if queue.is_empty() && minute as usize >= arrivals.len() - 1 {
+            break;
+        }
+        assert!(minute < 24 * 60, "not covered within a day");
+        minute += 1;
+        proxy.advance(Duration::from_secs(60));
+    }
+    let invalidations = stack.all_invalidations(&distribution).await;
+    let accepted: Vec<&String> = invalidations.iter().flatten().collect();
+    let uncovered = keys
+        .iter()
+        .filter(|k| {
+            let path = format!("/{k}");
+            !accepted
+                .iter()
+                .any(|p| *p == &path || p.strip_suffix('*').is_some_and(|pre| path.starts_with(pre)))
+        })
+        .count();
+    assert!(
+        uncovered <= dead,
+        "{uncovered} changes neither covered nor in the dead-letter queue"
+    );
+    let counters = proxy.counters();
+    Spread {
+        hold,
+        files: FILES,
+        batch,
+        invocations,
+        refused: counters.refused,
+        requests: invalidations.len(),
+        billed: invalidations.iter().map(Vec::len).sum(),
+        retried,
+        dead,
+        minutes: minute,
+    }
+}
+
 fn median(mut values: Vec<Duration>) -> Duration {
     values.sort();
     values[values.len() / 2]
@@ -177,6 +298,23 @@ async fn main() {
         .await,
     ];
 
+    // The largest batch whose payload fits Lambda's 6 MB.
+    let message_bytes = sqs_batch(100, "static/css").to_string().len().div_ceil(100);
+    let mut largest = LAMBDA_PAYLOAD_LIMIT / message_bytes;
+    while sqs_batch(largest, "static/css").to_string().len() > LAMBDA_PAYLOAD_LIMIT {
+        largest -= 10;
+    }
+
+    // A deploy bigger than a batch, against CloudFront's in-progress limits:
+    // 6 MB a minute, in 6 MB batches and in the template's batches of 1,000.
+    let mut spreads = Vec::new();
+    for batch in [largest, 1000] {
+        for minutes in [5, 15] {
+            let hold = Duration::from_secs(minutes * 60);
+            spreads.push(spread_deploy(&stack, hold, largest, batch).await);
+        }
+    }
+
     // Cold start: process start to the first poll of the Runtime API.
     let mut cold = Vec::new();
     for _ in 0..15 {
@@ -191,12 +329,6 @@ async fn main() {
 
     // Big batches: time for the handler without CloudFront (dry run), and
     // the process's peak memory.
-    // The largest batch whose payload fits Lambda's 6 MB.
-    let message_bytes = sqs_batch(100, "static/css").to_string().len().div_ceil(100);
-    let mut largest = LAMBDA_PAYLOAD_LIMIT / message_bytes;
-    while sqs_batch(largest, "static/css").to_string().len() > LAMBDA_PAYLOAD_LIMIT {
-        largest -= 10;
-    }
     let mut big = Vec::new();
     for n in [largest, 10_000] {
         let event = sqs_batch(n, "static/css");
@@ -253,6 +385,25 @@ async fn main() {
         println!(
             "| {} | {} | {} | {} | {} |",
             d.setting, d.uploads, d.invocations, d.calls, d.billed
+        );
+    }
+    println!(
+        "\n| {} files, notifications arriving {largest} (6 MB) a minute, defaults: batch size, and how long CloudFront keeps each invalidation in progress | invocations until every change is covered | messages retried (no room yet) | in the dead-letter queue | refused calls | invalidations | paths billed | minutes until covered |",
+        spreads[0].files
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for s in &spreads {
+        println!(
+            "| {} messages, {} min | {} | {} | {} | {} | {} | {} | {} |",
+            s.batch,
+            s.hold.as_secs() / 60,
+            s.invocations,
+            s.retried,
+            s.dead,
+            s.refused,
+            s.requests,
+            s.billed,
+            s.minutes
         );
     }
     println!("\n| figure | value |");

@@ -21,6 +21,20 @@ pub const HELD_WILDCARDS: usize = 15;
 /// never ask for more than is free.
 pub const CONCURRENT_PLANNERS: usize = 2;
 
+/// Of the free wildcards, an invocation takes a quarter (rounded up, and
+/// none of the last one): half would already be safe with a concurrent
+/// invocation, but wildcards are the scarce part of a big deploy. Each
+/// invocation of it needs one, and they stay in progress for minutes, so
+/// spending them slowly lets more invocations get one: 4, 3, 2, 2, 1, 1, 1 of
+/// 15 instead of 7, 4, 2, 1, 1.
+fn wildcard_share(free: usize) -> usize {
+    if free < CONCURRENT_PLANNERS {
+        0
+    } else {
+        free.div_ceil(2 * CONCURRENT_PLANNERS)
+    }
+}
+
 /// A change's place in the event: (unit, change within the unit).
 pub type ChangeRef = (usize, usize);
 
@@ -76,7 +90,7 @@ impl Room {
         Room {
             paths: max_paths,
             files: HELD_FILES.saturating_sub(busy.files) / CONCURRENT_PLANNERS,
-            wildcards: HELD_WILDCARDS.saturating_sub(busy.wildcards) / CONCURRENT_PLANNERS,
+            wildcards: wildcard_share(HELD_WILDCARDS.saturating_sub(busy.wildcards)),
         }
     }
 
@@ -135,9 +149,11 @@ fn collapse(needs: Needs, room: &Room) -> Needs {
                 groups.entry(dir.to_owned()).or_default().push(path.clone());
             }
         }
+        // A wildcard over one path saves nothing, but at the top it is the
+        // last resort: with no room for exact paths, `/*` still fits.
         let mut groups: Vec<(String, Vec<InvalidationPath>)> = groups
             .into_iter()
-            .filter(|(_, members)| members.len() >= 2)
+            .filter(|(_, members)| members.len() >= 2 || depth == 0)
             .collect();
         groups.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| a.0.cmp(&b.0)));
         for (dir, members) in groups {
@@ -359,6 +375,18 @@ mod tests {
         };
         let tight = kept(needs(&refs), Room::share(10, busy));
         assert_eq!(keys(&tight), ["/site/*"]);
+    }
+
+    #[test]
+    fn without_room_for_an_exact_path_a_wildcard_covers_it() {
+        let busy = InProgress {
+            files: 2999,
+            wildcards: 0,
+        };
+        assert_eq!(
+            keys(&kept(needs(&["/dir/app.css"]), Room::share(1, busy))),
+            ["/*"]
+        );
     }
 
     #[test]

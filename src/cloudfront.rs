@@ -47,18 +47,24 @@ pub fn timeout_config(operation: Duration) -> TimeoutConfig {
         .build()
 }
 
-/// A client from the standard AWS configuration (so `AWS_ENDPOINT_URL_CLOUDFRONT`
-/// redirects it), with the settings above. CloudFront is a global service
-/// signed in us-east-1, used when no region is configured.
-pub async fn client() -> Client {
+/// The standard AWS configuration (so `AWS_ENDPOINT_URL` and
+/// `AWS_ENDPOINT_URL_CLOUDFRONT` redirect the clients), in the function's
+/// region, or us-east-1 where CloudFront, a global service, is signed.
+pub async fn shared_config() -> aws_config::SdkConfig {
     let region = aws_config::meta::region::RegionProviderChain::default_provider().or_else("us-east-1");
-    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(region)
+        .load()
+        .await
+}
+
+/// A CloudFront client with the retries and timeouts above.
+pub fn client(shared: &aws_config::SdkConfig) -> Client {
+    let config = aws_sdk_cloudfront::config::Builder::from(shared)
         .retry_config(retry_config())
         .timeout_config(timeout_config(OPERATION_TIMEOUT))
-        .load()
-        .await;
-    Client::new(&shared)
+        .build();
+    Client::from_conf(config)
 }
 
 /// What CloudFront answered for an accepted batch.
@@ -128,6 +134,72 @@ pub enum SubmitError {
         distribution: DistributionId,
         detail: String,
     },
+}
+
+impl SubmitError {
+    /// True for a failure that only waits for CloudFront to complete some
+    /// invalidations: its messages can come back in minutes.
+    pub fn waits_for_room(&self) -> bool {
+        matches!(
+            self,
+            SubmitError::NoRoom { .. } | SubmitError::TooManyInProgress { .. }
+        )
+    }
+
+    /// The class of failure, as the `RequestsFailed` metric's `Reason`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            SubmitError::NoSuchDistribution { .. } => "NoSuchDistribution",
+            SubmitError::AccessDenied { .. } => "AccessDenied",
+            SubmitError::ReferenceConflict { .. } => "ReferenceConflict",
+            SubmitError::TooManyInProgress { .. } => "TooManyInProgress",
+            SubmitError::NoRoom { .. } => "NoRoom",
+            SubmitError::DeadlineNear { .. } => "DeadlineNear",
+            SubmitError::Refused { .. } => "Refused",
+            SubmitError::Unavailable { detail, .. } if detail.contains("Throttling") => "Throttled",
+            SubmitError::Unavailable { .. } => "Unavailable",
+        }
+    }
+}
+
+/// What CloudFront says of an invalidation being followed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    Completed,
+    InProgress,
+    /// The distribution or the invalidation is gone: nothing to follow.
+    Gone(String),
+}
+
+/// Whether invalidation `id` of `distribution` is complete (GetInvalidation).
+pub async fn progress(client: &Client, distribution: &str, id: &str) -> Result<Progress, String> {
+    let read = aws_sdk_cloudfront::Config::builder().timeout_config(timeout_config(READ_TIMEOUT));
+    match client
+        .get_invalidation()
+        .distribution_id(distribution)
+        .id(id)
+        .customize()
+        .config_override(read)
+        .send()
+        .await
+    {
+        Ok(got) => {
+            let status = got.invalidation().map(|i| i.status()).unwrap_or_default();
+            // moto answers COMPLETED; CloudFront Completed or InProgress.
+            Ok(if status.eq_ignore_ascii_case("completed") {
+                Progress::Completed
+            } else {
+                Progress::InProgress
+            })
+        }
+        Err(e) => match e.as_service_error().and_then(ProvideErrorMetadata::code) {
+            Some(code @ ("NoSuchInvalidation" | "NoSuchDistribution")) => Ok(Progress::Gone(code.to_owned())),
+            _ => Err(format!(
+                "GetInvalidation {id} of {distribution} failed: {}",
+                aws_sdk_cloudfront::error::DisplayErrorContext(e)
+            )),
+        },
+    }
 }
 
 /// Submits one batch. Retries happen inside the SDK (see [`retry_config`]),
@@ -222,6 +294,7 @@ pub fn read_until(time_left: Duration) -> Instant {
 
 /// Pages of ListInvalidations read at most, and how far back: CloudFront
 /// lists the newest first, and an invalidation takes minutes, rarely 40.
+/// (moto lists the oldest first; the tests keep under a page per distribution.)
 const MAX_PAGES: usize = 10;
 const RECENT: Duration = Duration::from_secs(3600);
 /// GetInvalidation calls per distribution per invocation at most; the
@@ -282,17 +355,22 @@ pub async fn in_progress(
             break;
         };
         // moto answers COMPLETED; CloudFront Completed or InProgress.
-        let running = list
+        let running: Vec<String> = list
             .items()
             .iter()
-            .filter(|i| !i.status().eq_ignore_ascii_case("completed"));
-        ids.extend(running.map(|i| i.id().to_owned()));
+            .filter(|i| !i.status().eq_ignore_ascii_case("completed"))
+            .map(|i| i.id().to_owned())
+            .collect();
+        // Invalidations complete roughly in the order they were made: past a
+        // page with none in progress, or past an hour ago, none are.
         let older = list
             .items()
             .last()
             .is_some_and(|i| i.create_time().secs() < recent.secs());
+        let more = !running.is_empty() && !older;
+        ids.extend(running);
         match list.next_marker() {
-            Some(next) if list.is_truncated() && !next.is_empty() && !older => marker = Some(next.to_owned()),
+            Some(next) if list.is_truncated() && !next.is_empty() && more => marker = Some(next.to_owned()),
             _ => break,
         }
     }

@@ -149,7 +149,21 @@ pub struct Config {
     /// `MAX_PATHS`, 1 to 3,000: `0` in the environment means as many as
     /// CloudFront holds in progress, 3,000.
     pub max_paths: usize,
+    /// `METRICS_NAMESPACE` (default `CloudFrontInvalidator`).
+    pub metrics_namespace: String,
+    /// `WATCH_QUEUE_URL`: where to follow each invalidation until it is
+    /// complete; `None`: not followed.
+    pub watch_queue_url: Option<String>,
+    /// `FRESH_TOPIC_ARN`: an SNS topic told when an invalidation completes.
+    pub fresh_topic_arn: Option<String>,
+    /// `QUEUE_URL`: the queue the changes come from, so that a message left
+    /// for a retry for lack of room comes back sooner than its visibility
+    /// timeout; `None`: it comes back after that timeout.
+    pub queue_url: Option<String>,
 }
+
+/// Default for `METRICS_NAMESPACE`.
+pub const DEFAULT_METRICS_NAMESPACE: &str = "CloudFrontInvalidator";
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -253,6 +267,51 @@ impl Config {
             },
         };
 
+        const NAMESPACE: &str = "METRICS_NAMESPACE";
+        let raw_namespace = get(NAMESPACE);
+        let metrics_namespace = match raw_namespace.trim() {
+            "" => DEFAULT_METRICS_NAMESPACE.to_owned(),
+            ns if ns.len() <= 255
+                && !ns.starts_with("AWS/")
+                && ns
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-_/#:".contains(c)) =>
+            {
+                ns.to_owned()
+            }
+            _ => {
+                return Err(ConfigError::new(
+                    NAMESPACE,
+                    "a CloudWatch namespace: up to 255 letters, digits and . - _ / # :, not starting \
+                     with AWS/",
+                    &raw_namespace,
+                ));
+            }
+        };
+        let optional = |name: &str| Some(get(name).trim().to_owned()).filter(|v| !v.is_empty());
+        const TOPIC: &str = "FRESH_TOPIC_ARN";
+        let fresh_topic_arn = optional(TOPIC);
+        if let Some(arn) = &fresh_topic_arn
+            && !(arn.starts_with("arn:") && arn.split(':').nth(2) == Some("sns"))
+        {
+            return Err(ConfigError::new(
+                TOPIC,
+                "an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME), or empty",
+                arn,
+            ));
+        }
+        for name in ["WATCH_QUEUE_URL", "QUEUE_URL"] {
+            if let Some(url) = optional(name)
+                && !(url.starts_with("https://") || url.starts_with("http://"))
+            {
+                return Err(ConfigError::new(
+                    name,
+                    "an SQS queue URL (https://...), or empty",
+                    &url,
+                ));
+            }
+        }
+
         Ok(Config {
             distributions,
             dry_run: flag("DRY_RUN")?,
@@ -261,6 +320,10 @@ impl Config {
             exclude: globs("EXCLUDE")?,
             skip_hashed_names: flag("SKIP_HASHED_NAMES")?,
             max_paths,
+            metrics_namespace,
+            watch_queue_url: optional("WATCH_QUEUE_URL"),
+            fresh_topic_arn,
+            queue_url: optional("QUEUE_URL"),
         })
     }
 }
@@ -309,6 +372,27 @@ mod tests {
         assert_eq!(c.include.len(), 2);
         assert_eq!(c.exclude[0].to_string(), "**/*.map");
         assert_eq!(c.max_paths, 250);
+        let c = config(&[
+            ("DISTRIBUTION_IDS", "E1"),
+            ("METRICS_NAMESPACE", "Team/Site"),
+            ("WATCH_QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/1/watch"),
+            ("FRESH_TOPIC_ARN", "arn:aws:sns:eu-west-1:1:fresh"),
+            ("QUEUE_URL", " https://sqs.eu-west-1.amazonaws.com/1/changes "),
+        ])
+        .unwrap();
+        assert_eq!(c.metrics_namespace, "Team/Site");
+        assert_eq!(
+            c.watch_queue_url.as_deref(),
+            Some("https://sqs.eu-west-1.amazonaws.com/1/watch")
+        );
+        assert_eq!(
+            c.fresh_topic_arn.as_deref(),
+            Some("arn:aws:sns:eu-west-1:1:fresh")
+        );
+        assert_eq!(
+            c.queue_url.as_deref(),
+            Some("https://sqs.eu-west-1.amazonaws.com/1/changes")
+        );
     }
 
     #[test]
@@ -319,6 +403,11 @@ mod tests {
         assert_eq!(c.index_document.as_deref(), Some("index.html"));
         assert!(c.include.is_empty() && c.exclude.is_empty());
         assert_eq!(c.max_paths, DEFAULT_MAX_PATHS);
+        assert_eq!(c.metrics_namespace, "CloudFrontInvalidator");
+        assert_eq!(
+            (c.watch_queue_url, c.fresh_topic_arn, c.queue_url),
+            (None, None, None)
+        );
         let c = config(&[
             ("DISTRIBUTION_IDS", "E1ABC"),
             ("INDEX_DOCUMENT", ""),
@@ -394,6 +483,18 @@ mod tests {
         assert_eq!(e.variable, "INDEX_DOCUMENT");
         let e = config(&[("DISTRIBUTION_IDS", "E1"), ("SKIP_HASHED_NAMES", "sometimes")]).unwrap_err();
         assert_eq!(e.variable, "SKIP_HASHED_NAMES");
+        for (variable, bad) in [
+            ("METRICS_NAMESPACE", "AWS/Lambda"),
+            ("METRICS_NAMESPACE", "my namespace"),
+            ("FRESH_TOPIC_ARN", "arn:aws:sqs:eu-west-1:1:q"),
+            ("FRESH_TOPIC_ARN", "fresh"),
+            ("WATCH_QUEUE_URL", "watch"),
+            ("QUEUE_URL", "arn:aws:sqs:eu-west-1:1:q"),
+        ] {
+            let e = config(&[("DISTRIBUTION_IDS", "E1"), (variable, bad)]).unwrap_err();
+            assert_eq!(e.variable, variable, "{bad}");
+            assert!(e.to_string().contains(&format!("{bad:?}")), "{e}");
+        }
     }
 
     #[test]

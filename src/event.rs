@@ -5,6 +5,7 @@
 //! kept with its reason so the caller can report it. Pure: no I/O.
 
 use crate::path::{MAX_KEY_BYTES, decode_key};
+use crate::watch::Watch;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -59,6 +60,11 @@ pub struct Unit {
     pub rejected: Vec<Skipped>,
     /// S3's test event, sent when a notification is configured.
     pub test_event: bool,
+    /// An invalidation to follow, from the watch queue (see `watch`).
+    pub watch: Option<Watch>,
+    /// For an SQS message: its receipt handle, and how often it was received.
+    pub receipt_handle: Option<String>,
+    pub receive_count: u32,
 }
 
 /// What one invocation's event holds.
@@ -79,36 +85,29 @@ pub struct EventError {
 }
 
 pub fn parse(event: &Value) -> Result<Incoming, EventError> {
-    if let Some(records) = event.get("Records").and_then(Value::as_array) {
-        if !records.is_empty() && records.iter().all(|r| source_of(r) == Some("aws:sqs")) {
-            let units = records
-                .iter()
-                .enumerate()
-                .map(|(i, r)| sqs_message(i, r))
-                .collect();
-            return Ok(Incoming {
-                envelope: Envelope::Sqs,
-                units,
-            });
-        }
-        if !records.is_empty() && records.iter().all(|r| source_of(r) == Some("aws:sns")) {
-            let mut unit = Unit::default();
-            for (index, record) in records.iter().enumerate() {
-                match record.pointer("/Sns/Message").and_then(Value::as_str) {
-                    Some(message) => read_text(message, "SNS message", &mut unit),
-                    None => unit
-                        .rejected
-                        .push(rejection(format!("SNS record {index} has no Sns.Message"))),
-                }
-            }
-            return Ok(Incoming {
-                envelope: Envelope::Sns,
-                units: vec![unit],
-            });
-        }
+    // Lambda's on-failure record of an asynchronous invocation (a dead-letter
+    // message handed back to the function): the event inside.
+    if let Some(original) = failed_invocation(event) {
+        return parse(original);
+    }
+    if let Some(records) = event.get("Records").and_then(Value::as_array)
+        && !records.is_empty()
+        && records.iter().all(|r| source_of(r) == Some("aws:sqs"))
+    {
+        let units = records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| sqs_message(i, r))
+            .collect();
+        return Ok(Incoming {
+            envelope: Envelope::Sqs,
+            units,
+        });
     }
     let envelope = if is_eventbridge(event) {
         Envelope::EventBridge
+    } else if is_sns_event(event) {
+        Envelope::Sns
     } else {
         Envelope::S3
     };
@@ -118,6 +117,21 @@ pub fn parse(event: &Value) -> Result<Incoming, EventError> {
         envelope,
         units: vec![unit],
     })
+}
+
+/// An SNS topic's Lambda event: `Records` whose `EventSource` is `aws:sns`.
+fn is_sns_event(value: &Value) -> bool {
+    value
+        .get("Records")
+        .and_then(Value::as_array)
+        .is_some_and(|records| !records.is_empty() && records.iter().all(|r| source_of(r) == Some("aws:sns")))
+}
+
+/// The event inside Lambda's on-failure record of an asynchronous invocation
+/// (`requestContext` with the `requestPayload` that failed).
+fn failed_invocation(value: &Value) -> Option<&Value> {
+    value.get("requestContext")?.get("condition")?;
+    value.get("requestPayload")
 }
 
 /// The eventSource of a Lambda event record (SNS spells it `EventSource`).
@@ -139,6 +153,15 @@ fn rejection(reason: String) -> Skipped {
 fn sqs_message(index: usize, record: &Value) -> Unit {
     let mut unit = Unit {
         message_id: record.get("messageId").and_then(Value::as_str).map(str::to_owned),
+        receipt_handle: record
+            .get("receiptHandle")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        receive_count: record
+            .pointer("/attributes/ApproximateReceiveCount")
+            .and_then(Value::as_str)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1),
         ..Unit::default()
     };
     if unit.message_id.is_none() {
@@ -157,6 +180,11 @@ fn sqs_message(index: usize, record: &Value) -> Unit {
 /// Reads a JSON document carried as a string (an SQS body, an SNS message).
 fn read_text(text: &str, what: &str, unit: &mut Unit) {
     match serde_json::from_str::<Value>(text) {
+        Ok(value) if value.get("watch").is_some() => match Watch::from_body(&value) {
+            Some(Ok(watch)) => unit.watch = Some(watch),
+            Some(Err(e)) => unit.rejected.push(rejection(e)),
+            None => {}
+        },
         Ok(value) => {
             if let Err(shape) = read_payload(&value, unit) {
                 unit.rejected
@@ -177,6 +205,21 @@ fn read_text(text: &str, what: &str, unit: &mut Unit) {
 fn read_payload(value: &Value, unit: &mut Unit) -> Result<(), String> {
     if value.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
         unit.test_event = true;
+        return Ok(());
+    }
+    if let Some(original) = failed_invocation(value) {
+        return read_payload(original, unit);
+    }
+    if is_sns_event(value) {
+        let records = value["Records"].as_array().into_iter().flatten();
+        for (index, record) in records.enumerate() {
+            match record.pointer("/Sns/Message").and_then(Value::as_str) {
+                Some(message) => read_text(message, "SNS message", unit),
+                None => unit
+                    .rejected
+                    .push(rejection(format!("SNS record {index} has no Sns.Message"))),
+            }
+        }
         return Ok(());
     }
     if let Some(records) = value.get("Records").and_then(Value::as_array)

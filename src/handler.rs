@@ -5,12 +5,15 @@
 //! it and finally parks it in the dead-letter queue.
 
 use crate::budget::InProgress;
-use crate::cloudfront::{self, Known, SubmitError};
+use crate::cloudfront::{self, Known, Progress, SubmitError};
 use crate::config::{Config, DistributionId, Distributions};
 use crate::discovery::Listing;
-use crate::event::{self, Envelope, EventError, Incoming, Skipped};
+use crate::event::{self, Envelope, EventError, Incoming, Skipped, Unit};
+use crate::metrics;
 use crate::path::InvalidationPath;
 use crate::plan::{self, Batch, Demands, Plan, Stats, Targets};
+use crate::queues::Queues;
+use crate::watch::Watch;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse};
 use aws_sdk_cloudfront::Client;
 use serde::Serialize;
@@ -19,6 +22,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How often a watch looks again at an invalidation in progress.
+const WATCH_INTERVAL: Duration = Duration::from_secs(60);
 use tracing::{debug, error, info, warn};
 
 /// What one invocation did, returned as the function's JSON result.
@@ -157,6 +163,9 @@ fn now_ms() -> i64 {
 pub struct Invalidator {
     client: Client,
     config: Config,
+    /// SQS and SNS, for watches, retry delays and notices; `None` in tests
+    /// that give only a CloudFront client.
+    queues: Option<Queues>,
     /// `DISTRIBUTION_IDS=auto`: the account's distributions, as last listed.
     listing: Mutex<Option<Listing>>,
     /// Per distribution, the invalidations in progress this environment
@@ -169,32 +178,134 @@ impl Invalidator {
         Invalidator {
             client,
             config,
+            queues: None,
             listing: Mutex::new(None),
             known: Mutex::new(HashMap::new()),
         }
     }
 
+    pub fn with_queues(self, queues: Queues) -> Self {
+        Invalidator {
+            queues: Some(queues),
+            ..self
+        }
+    }
+
     pub async fn handle(&self, event: &Value, deadline: Instant) -> Result<Response, HandlerError> {
         let incoming = event::parse(event)?;
+        let pending = self.follow(&incoming.units).await;
         let demands = self.demands(&incoming).await?;
         let busy = self.in_progress(&demands, deadline).await;
         let plan = plan::plan(&incoming.units, demands, self.config.max_paths, &busy);
         log_plan(&incoming, &plan);
-        let mut failures = Vec::new();
-        let mut invalidations = Vec::new();
-        for deferred in &plan.deferred {
-            let e = SubmitError::NoRoom {
-                distribution: deferred.distribution.clone(),
-                in_progress: deferred.in_progress,
-                units: deferred.units.len(),
-            };
-            warn!(distribution = %deferred.distribution, "{e}");
-            failures.push((e, deferred.units.clone()));
-        }
+        let mut failures = deferred(&plan);
         let (made, failed) = self.submit(&plan.batches, deadline).await;
-        invalidations.extend(made);
         failures.extend(self.forget_deleted(failed).await);
-        respond(incoming, plan, invalidations, failures, self.config.dry_run)
+        self.bring_back_sooner(&incoming, &failures, &pending).await;
+        respond(incoming, plan, made, failures, pending, self.config.dry_run)
+    }
+
+    /// The watches of the event (from the watch queue): for each invalidation
+    /// CloudFront has completed, the time it took, as metrics, a log line and
+    /// a notice; the others are returned with why, to come back later.
+    async fn follow(&self, units: &[Unit]) -> BTreeMap<usize, String> {
+        let mut pending = BTreeMap::new();
+        for (i, watch) in units
+            .iter()
+            .enumerate()
+            .filter_map(|(i, u)| Some((i, u.watch.as_ref()?)))
+        {
+            let (distribution, id) = (&watch.distribution, &watch.invalidation_id);
+            match cloudfront::progress(&self.client, distribution, id).await {
+                Ok(Progress::Completed) => self.fresh(watch).await,
+                Ok(Progress::InProgress) => {
+                    pending.insert(
+                        i,
+                        format!("invalidation {id} of {distribution} is still in progress"),
+                    );
+                }
+                Ok(Progress::Gone(code)) => {
+                    warn!(distribution, invalidation_id = %id, "not followed any more: CloudFront says {code}");
+                }
+                Err(e) => {
+                    warn!(distribution, invalidation_id = %id, "{e}");
+                    pending.insert(i, e);
+                }
+            }
+        }
+        pending
+    }
+
+    /// An invalidation is complete: the site is fresh for its paths.
+    async fn fresh(&self, watch: &Watch) {
+        let fresh = watch.fresh(now_ms());
+        info!(
+            distribution = %watch.distribution,
+            invalidation_id = %watch.invalidation_id,
+            paths = watch.paths,
+            seconds_to_fresh = fresh.seconds_to_fresh,
+            seconds_in_progress = fresh.seconds_in_progress,
+            "fresh"
+        );
+        if let Ok(distribution) = DistributionId::parse(&watch.distribution) {
+            metrics::completed(&distribution, &fresh);
+        }
+        if let (Some(queues), Some(topic)) = (&self.queues, &self.config.fresh_topic_arn) {
+            let subject = format!("CloudFront {} is fresh", watch.distribution);
+            if let Err(e) = queues.notify(topic, &subject, watch.notice(&fresh)).await {
+                warn!(distribution = %watch.distribution, "completion notice not sent: {e}");
+            }
+        }
+    }
+
+    /// Messages that wait for CloudFront, back sooner than the queue's
+    /// visibility timeout: those with no room (planned, or refused with
+    /// TooManyInvalidationsInProgress) from the changes queue after
+    /// `plan::retry_delay`, and watches still in progress from the watch
+    /// queue after a minute.
+    async fn bring_back_sooner(
+        &self,
+        incoming: &Incoming,
+        failures: &[(SubmitError, BTreeSet<usize>)],
+        pending: &BTreeMap<usize, String>,
+    ) {
+        let Some(queues) = &self.queues else { return };
+        let units = &incoming.units;
+        let mut delays: BTreeMap<(&str, Duration), BTreeSet<usize>> = BTreeMap::new();
+        if let Some(queue_url) = &self.config.queue_url {
+            let waiting = failures
+                .iter()
+                .filter(|(e, _)| e.waits_for_room())
+                .flat_map(|(_, u)| u);
+            for &unit in waiting {
+                let delay = plan::retry_delay(units[unit].receive_count);
+                delays
+                    .entry((queue_url.as_str(), delay))
+                    .or_default()
+                    .insert(unit);
+            }
+        }
+        if let Some(watch_url) = &self.config.watch_queue_url {
+            let later = delays.entry((watch_url.as_str(), WATCH_INTERVAL)).or_default();
+            later.extend(pending.keys());
+        }
+        for ((queue_url, delay), waiting) in delays {
+            let handles: Vec<&str> = waiting
+                .iter()
+                .filter_map(|&u| units[u].receipt_handle.as_deref())
+                .collect();
+            if handles.is_empty() {
+                continue;
+            }
+            let unchanged = queues.delay_retry(queue_url, &handles, delay).await;
+            debug!(
+                messages = handles.len(),
+                unchanged,
+                seconds = delay.as_secs(),
+                queue_url,
+                "back sooner"
+            );
+        }
     }
 
     /// What each distribution needs: the listed ones, or with
@@ -331,26 +442,48 @@ impl Invalidator {
                         distribution = %batch.distribution,
                         invalidation_id = %done.invalidation_id,
                         paths = batch.paths.len(),
+                        path_list = %path_list(&batch.paths),
                         caller_reference = %batch.caller_reference,
                         "invalidation created"
                     );
+                    metrics::created(&batch.distribution);
                     let held = InProgress::of(batch.paths.iter().map(InvalidationPath::as_str));
-                    let mut known = self.known.lock().expect("known lock");
-                    known
+                    self.known
+                        .lock()
+                        .expect("known lock")
                         .entry(batch.distribution.clone())
                         .or_default()
                         .insert(done.invalidation_id.clone(), held);
+                    self.watch(batch, &done.invalidation_id).await;
                     report.invalidation_id = Some(done.invalidation_id);
                     report.status = Some(done.status);
                     made.push(report);
                 }
                 Err(e) => {
                     error!(distribution = %batch.distribution, paths = batch.paths.len(), "{e}");
+                    metrics::failed(&batch.distribution, e.reason());
                     failures.push((e, batch.units.clone()));
                 }
             }
         }
         (made, failures)
+    }
+
+    /// Follows a new invalidation through the watch queue, when there is one.
+    async fn watch(&self, batch: &Batch, invalidation_id: &str) {
+        let (Some(queues), Some(queue_url)) = (&self.queues, &self.config.watch_queue_url) else {
+            return;
+        };
+        let watch = Watch {
+            distribution: batch.distribution.to_string(),
+            invalidation_id: invalidation_id.to_owned(),
+            created_ms: now_ms(),
+            changed_ms: batch.changed_ms,
+            paths: batch.paths.len(),
+        };
+        if let Err(e) = queues.send_watch(queue_url, &watch).await {
+            warn!(distribution = %batch.distribution, invalidation_id, "its completion will not be followed: {e}");
+        }
     }
 
     /// With `DISTRIBUTION_IDS=auto`, a distribution that CloudFront says does
@@ -384,6 +517,21 @@ impl Invalidator {
     }
 }
 
+/// The units a distribution had no room for: each a failure without a request.
+fn deferred(plan: &Plan) -> Vec<(SubmitError, BTreeSet<usize>)> {
+    let failures = plan.deferred.iter().map(|deferred| {
+        let e = SubmitError::NoRoom {
+            distribution: deferred.distribution.clone(),
+            in_progress: deferred.in_progress,
+            units: deferred.units.len(),
+        };
+        warn!(distribution = %deferred.distribution, "{e}");
+        metrics::failed(&deferred.distribution, e.reason());
+        (e, deferred.units.clone())
+    });
+    failures.collect()
+}
+
 fn log_plan(incoming: &Incoming, plan: &Plan) {
     let units = &incoming.units;
     if units.iter().any(|u| u.test_event) {
@@ -399,6 +547,7 @@ fn log_plan(incoming: &Incoming, plan: &Plan) {
         error!(bucket, key, "rejected: {}", skipped.reason);
     }
     for stats in &plan.stats {
+        metrics::planned(stats);
         info!(
             distribution = %stats.distribution,
             changes = stats.changes,
@@ -413,6 +562,21 @@ fn log_plan(incoming: &Incoming, plan: &Plan) {
     }
 }
 
+/// At most the first 100 paths, for the log line of an invalidation.
+fn path_list(paths: &[InvalidationPath]) -> String {
+    const SHOWN: usize = 100;
+    let mut list = paths
+        .iter()
+        .take(SHOWN)
+        .map(InvalidationPath::as_str)
+        .collect::<Vec<_>>()
+        .join(" ");
+    if paths.len() > SHOWN {
+        list.push_str(&format!(" (and {} more)", paths.len() - SHOWN));
+    }
+    list
+}
+
 /// The summary, and how the failures reach the platform: per message for an
 /// SQS batch, else as the invocation's error.
 fn respond(
@@ -420,9 +584,12 @@ fn respond(
     plan: Plan,
     invalidations: Vec<Report>,
     failures: Vec<(SubmitError, BTreeSet<usize>)>,
+    pending: BTreeMap<usize, String>,
     dry_run: bool,
 ) -> Result<Response, HandlerError> {
     let units = &incoming.units;
+    let rejected_records: usize = units.iter().map(|u| u.rejected.len()).sum();
+    metrics::rejected(rejected_records);
     // Why each unit failed, in unit order: unreadable records first.
     let mut reasons: BTreeMap<usize, Vec<String>> = BTreeMap::new();
     for (i, unit) in units.iter().enumerate() {
@@ -459,16 +626,30 @@ fn respond(
         })
         .collect();
     let failures: Vec<SubmitError> = failures.into_iter().map(|(e, _)| e).collect();
+    // Watches still in progress come back too, as planned, not as failures.
+    let waiting: Vec<String> = pending
+        .iter()
+        .filter_map(|(&i, why)| {
+            debug!("{why}; looking again later");
+            units[i].message_id.clone()
+        })
+        .collect();
     match (incoming.envelope, failed_messages) {
         // Per-message reporting needs every failed message's ID; without one
         // the whole batch fails below and is retried.
         (Envelope::Sqs, Some(failed)) => {
+            metrics::reported_for_retry(failed.len());
             summary.failed_messages = failed;
-            log_batch(&summary, units.len());
+            log_batch(&summary, units.len(), waiting.len());
             let mut response = SqsBatchResponse::default();
-            for failed in &summary.failed_messages {
+            let ids = summary
+                .failed_messages
+                .iter()
+                .map(|f| &f.message_id)
+                .chain(&waiting);
+            for id in ids {
                 let mut failure = BatchItemFailure::default();
-                failure.item_identifier = failed.message_id.clone();
+                failure.item_identifier = id.clone();
                 response.batch_item_failures.push(failure);
             }
             Ok(Response::Batch(response))
@@ -486,11 +667,12 @@ fn respond(
 
 /// One line for an SQS batch, and one per failed message with its reason,
 /// kept well under CloudWatch's 256 KB per event.
-fn log_batch(summary: &Summary, messages: usize) {
+fn log_batch(summary: &Summary, messages: usize, watches_in_progress: usize) {
     const SHOWN: usize = 50;
     let failed = &summary.failed_messages;
     info!(
         messages,
+        watches_in_progress,
         invalidations = summary.invalidations.len(),
         paths = summary.invalidations.iter().map(|r| r.paths.len()).sum::<usize>(),
         ignored = summary.ignored.len(),

@@ -1,17 +1,37 @@
-use cloudfront_invalidator::{Config, Invalidator, cloudfront, deadline_from_epoch_ms};
-use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
+use cloudfront_invalidator::queues::Queues;
+use cloudfront_invalidator::{Config, Invalidator, cloudfront, deadline_from_epoch_ms, metrics, start};
+use lambda_runtime::{LambdaEvent, run, service_fn, tracing};
 use serde_json::Value;
+use std::process::ExitCode;
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
+async fn main() -> ExitCode {
     tracing::init_default_subscriber();
-    // A bad setting stops the function at init, naming the variable.
-    let config = Config::from_env().inspect_err(|e| tracing::error!("configuration: {e}"))?;
-    let invalidator = Invalidator::new(cloudfront::client().await, config);
-    let invalidator = &invalidator;
-    run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let deadline = deadline_from_epoch_ms(event.context.deadline);
-        invalidator.handle(&event.payload, deadline).await
-    }))
-    .await
+    if let Err(message) = start::inside_lambda() {
+        eprintln!("{message}");
+        return ExitCode::from(2);
+    }
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        // Said once here; every invocation then fails with it (see `start`).
+        Err(e) => return start::refuse_every_invocation(e).await,
+    };
+    let collector = metrics::init(&config.metrics_namespace)
+        .inspect_err(|e| tracing::warn!("{e}"))
+        .ok();
+    let shared = cloudfront::shared_config().await;
+    let invalidator =
+        Invalidator::new(cloudfront::client(&shared), config).with_queues(Queues::from_conf(&shared));
+    let (invalidator, cold) = (&invalidator, &std::sync::atomic::AtomicBool::new(true));
+    let served = run(service_fn(move |event: LambdaEvent<Value>| async move {
+        if cold.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            metrics::cold_start();
+        }
+        let result = invalidator
+            .handle(&event.payload, deadline_from_epoch_ms(event.context.deadline))
+            .await;
+        collector.inspect(|c| metrics::flush(c));
+        result
+    }));
+    start::exit(served.await)
 }

@@ -30,6 +30,10 @@ pub struct Batch {
     /// the ones to report when this request fails.
     #[serde(skip)]
     pub units: BTreeSet<usize>,
+    /// When S3 reported the earliest change this request covers, if the
+    /// events said (milliseconds since the Unix epoch).
+    #[serde(skip)]
+    pub changed_ms: Option<i64>,
 }
 
 /// What the plan does for one distribution, for the response and the log.
@@ -212,19 +216,41 @@ pub fn plan(
         if paths.is_empty() {
             continue;
         }
-        let covered: BTreeSet<ChangeRef> = fitted.kept.values().flatten().copied().collect();
-        let identities: BTreeSet<&str> = covered
-            .iter()
-            .map(|&(u, c)| units[u].changes[c].identity.as_str())
+        let covered: Vec<&Change> = fitted
+            .kept
+            .values()
+            .flatten()
+            .collect::<BTreeSet<&ChangeRef>>()
+            .into_iter()
+            .map(|&(u, c)| &units[u].changes[c])
             .collect();
+        let identities: BTreeSet<&str> = covered.iter().map(|c| c.identity.as_str()).collect();
         plan.batches.push(Batch {
             caller_reference: caller_reference(&distribution, &paths, &identities),
             distribution,
             paths,
-            units: covered.iter().map(|&(u, _)| u).collect(),
+            units: fitted.kept.values().flatten().map(|&(u, _)| u).collect(),
+            changed_ms: covered.iter().filter_map(|c| c.time_ms).min(),
         });
     }
     plan
+}
+
+/// How long a message left for a retry for lack of room stays away, by how
+/// often it was received: 1, 3, 8, then 15 minutes. An invalidation stays in
+/// progress for minutes (1 to 15, sometimes more), and the queue's own
+/// visibility timeout (23 minutes) would keep the object stale longer than
+/// needed; the four waits before the queue's fifth and last receive add up to
+/// 27 minutes of a full distribution before the dead-letter queue and its
+/// alarm.
+pub fn retry_delay(receive_count: u32) -> std::time::Duration {
+    let minutes = match receive_count {
+        0 | 1 => 1,
+        2 => 3,
+        3 => 8,
+        _ => 15,
+    };
+    std::time::Duration::from_secs(60 * minutes)
 }
 
 /// The paths viewers may have cached a key under: the key's own, and for an
@@ -344,6 +370,12 @@ mod tests {
 
     fn paths(batch: &Batch) -> Vec<&str> {
         batch.paths.iter().map(InvalidationPath::as_str).collect()
+    }
+
+    #[test]
+    fn retries_for_lack_of_room_back_off() {
+        let minutes: Vec<u64> = (0..8).map(|n| retry_delay(n).as_secs() / 60).collect();
+        assert_eq!(minutes, [1, 1, 3, 8, 15, 15, 15, 15]);
     }
 
     #[test]

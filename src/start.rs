@@ -1,0 +1,65 @@
+//! How the process starts and ends when it cannot do its job: started
+//! outside Lambda, with a bad configuration, or when the runtime gives up.
+//! Each says so in one line.
+
+use crate::config::ConfigError;
+use lambda_runtime::{Diagnostic, LambdaEvent, run, service_fn};
+use serde_json::Value;
+use std::process::ExitCode;
+
+/// `Err` with what to do when the process was not started by a Lambda
+/// runtime (no `AWS_LAMBDA_RUNTIME_API`).
+pub fn inside_lambda() -> Result<(), String> {
+    match std::env::var_os("AWS_LAMBDA_RUNTIME_API") {
+        Some(_) => Ok(()),
+        None => Err(format!(
+            "{} is an AWS Lambda function (S3 changes in, CloudFront invalidations out), not a \
+             command: deploy it with `sam build && sam deploy --guided`, or run it locally under \
+             `cargo lambda watch` as the README's \"Try it locally\" shows.",
+            env!("CARGO_PKG_NAME")
+        )),
+    }
+}
+
+/// A bad setting: logged once, then every invocation fails with it, so the
+/// invoker (`cargo lambda invoke`, Lambda's retries, the dead-letter record)
+/// sees the reason instead of a runtime that exited, and no event is lost.
+pub async fn refuse_every_invocation(error: ConfigError) -> ExitCode {
+    tracing::error!("configuration: {error}; every invocation fails until it is fixed");
+    let served = run(service_fn(|_: LambdaEvent<Value>| {
+        let error = error.clone();
+        async move { Err::<Value, Refused>(Refused(error)) }
+    }))
+    .await;
+    exit(served)
+}
+
+/// An invocation refused for a bad setting.
+struct Refused(ConfigError);
+
+/// The runtime logs a handler's error with `{:?}`: one readable line.
+impl std::fmt::Debug for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "configuration: {}", self.0)
+    }
+}
+
+impl From<Refused> for Diagnostic {
+    fn from(refused: Refused) -> Self {
+        Diagnostic {
+            error_type: "ConfigError".into(),
+            error_message: format!("{refused:?}"),
+        }
+    }
+}
+
+/// The exit code once the runtime stops, with its reason said once.
+pub fn exit(served: Result<(), lambda_runtime::Error>) -> ExitCode {
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("the Lambda runtime stopped: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
