@@ -1737,46 +1737,52 @@ def translated_file(scenario: Scenario) -> str:
 
 @pytest.fixture(scope="module")
 def checkov_results(tmp_path_factory) -> dict[str, dict[str, list[dict]]]:
-    """checkov's findings per file. One process per file, all started at
-    once: a run over several files evaluates each file's Conditions with
-    another's (resources of the same name), so they are kept apart, and most
-    of a run is checkov starting, which overlaps."""
+    """checkov's findings per file name. Most of a run is checkov starting, so
+    the runs go at once, and the translated stacks share one: they hold no
+    Conditions, and checkov finds in each exactly what it finds in it alone.
+    Each wiring's template gets a run of its own, because a run over several
+    files evaluates one file's Conditions with another's (resources of the
+    same name)."""
     checkov = shutil.which("checkov")
     if checkov is None:
         pytest.fail("checkov is not on PATH: `make tools` installs it into .venv/checkov")
-    directory = tmp_path_factory.mktemp("checkov")
-    files = {}
+    wirings = tmp_path_factory.mktemp("checkov-wirings")
+    translated = tmp_path_factory.mktemp("checkov-translated")
     for mode in MODES:
         template = copy.deepcopy(sam())
         template["Parameters"]["Wiring"]["Default"] = mode
         template["Parameters"]["ExistingBucketName"]["Default"] = EXISTING_BUCKET
         # So that the completion topic is scanned too (the alarm topic is by default).
         template["Parameters"]["FreshNotices"]["Default"] = "true"
-        files[wiring_file(mode)] = template
+        (wirings / wiring_file(mode)).write_text(json.dumps(template))
     for scenario in CHECKOV_TRANSLATED:
-        files[translated_file(scenario)] = deployment(scenario).without_conditions()
+        (translated / translated_file(scenario)).write_text(json.dumps(deployment(scenario).without_conditions()))
     scenario, mutate = CHECKOV_BROKEN
     broken = copy.deepcopy(deployment(scenario).without_conditions())
     mutate(broken["Resources"])
-    files["broken.json"] = broken
-    runs = {}
-    for name, template in files.items():
-        (directory / name).write_text(json.dumps(template))
-        runs[name] = subprocess.Popen(
-            [checkov, "--compact", "--skip-download", "--framework", "cloudformation", "-o", "json"]
-            + ["-f", str(directory / name)],
+    (translated / "broken.json").write_text(json.dumps(broken))
+    targets = [["-f", str(wirings / wiring_file(mode))] for mode in MODES] + [["-d", str(translated)]]
+    runs = [
+        subprocess.Popen(
+            [checkov, "--compact", "--skip-download", "--framework", "cloudformation", "-o", "json", *target],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
+        for target in targets
+    ]
     results: dict[str, dict[str, list[dict]]] = {}
-    for name, run in runs.items():
+    for run in runs:
         stdout, stderr = run.communicate(timeout=300)
         report = json.loads(stdout)
         assert report["summary"]["parsing_errors"] == 0, stderr
         # checkov exits 1 on a failed check, which checkov_findings reports.
         assert run.returncode in (0, 1), stderr
-        results[name] = {kind: report["results"][kind] for kind in ("passed_checks", "failed_checks", "skipped_checks")}
+        for kind in ("passed_checks", "failed_checks", "skipped_checks"):
+            for check in report["results"][kind]:
+                results.setdefault(Path(check["file_path"]).name, {}).setdefault(kind, []).append(check)
+    expected = {wiring_file(m) for m in MODES} | {translated_file(s) for s in CHECKOV_TRANSLATED} | {"broken.json"}
+    assert set(results) == expected, "checkov did not scan every file"
     return results
 
 
@@ -1784,7 +1790,7 @@ def checkov_findings(results: dict, name: str) -> dict[str, list[dict]]:
     """One file's findings; it must have passed every check it was not told
     to skip (with a reason, in the template)."""
     found = results[name]
-    assert found.get("passed_checks"), f"checkov did not scan {name}"
+    assert found.get("passed_checks"), f"checkov passed nothing in {name}"
     failed = [(c["check_id"], c["resource"]) for c in found.get("failed_checks", [])]
     assert failed == [], failed
     return found
