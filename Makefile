@@ -10,7 +10,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 export CARGO_TERM_COLOR := never
 
-.PHONY: test tools rust-tools lint unit template fuzz-short fuzz demo bench soak build clean
+.PHONY: test tools rust-tools lint unit template fuzz-short fuzz demo bench soak build package clean
 
 ## make test: everything CI runs.
 test: tools lint unit template fuzz-short
@@ -45,7 +45,7 @@ template: tools
 	sam validate --lint --template template.yaml
 	cfn-lint template.yaml
 	checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
-	sam build --template template.yaml
+	$(MAKE) --no-print-directory package
 	$(AWS_VENV)/bin/python -m pytest tests/template -q
 
 ## Short fuzz runs of key decoding / path encoding and of the event parser (cargo-fuzz,
@@ -78,6 +78,12 @@ soak: tools
 build: tools
 	sam build --template template.yaml
 
+## make package: the bundle and dist/template.yaml, which deploys with the SAM CLI
+## alone, no Rust needed there (cd dist && sam deploy --guided).
+package: build
+	$(AWS_VENV)/bin/python tools/package.py .aws-sam/build dist
+	sam validate --lint --template dist/template.yaml
+
 clean:
 	cargo clean
-	rm -rf .venv .aws-sam
+	rm -rf .venv .aws-sam dist

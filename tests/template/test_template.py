@@ -4,9 +4,14 @@ Every scenario is translated by SAM's own translator, its Conditions evaluated
 for that scenario's parameters, and the resulting stack linted with cfn-lint and
 compared with what it must hold: the least-privilege role, encrypted queues, a
 bucket closed to the public and to plain HTTP, one allowed sender per queue, the
-batch settings of the event source mapping, and the function's settings. Each
-wiring is tried with listed distributions (some with an origin path) and with
-discovery (DistributionIds auto).
+batch settings of the event source mapping, and the function's settings; and
+for operating it: the watch queue that follows each invalidation to Completed,
+the alarms and the topic that takes them to a person, the dashboard (its JSON
+parsed, every metric checked against what the function emits), and the saved
+Logs Insights queries (every field checked against what the function logs).
+Each wiring is tried with listed distributions (some with an origin path) and
+with discovery (DistributionIds auto), with completion notices on and off, and
+with the stack's own alarm topic and an existing one.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import pytest
 from cfnlint.api import lint
@@ -53,12 +59,39 @@ COMMON = {
     "FunctionLogGroup",
     "DeadLetterQueue",
     "DeadLetterQueuePolicy",
+    # Operating it, in every wiring.
+    "WatchQueue",
+    "WatchDeadLetterQueue",
+    "WatchQueuePolicy",
+    "WatchEventSourceMapping",
+    "DeadLetterAlarm",
+    "FunctionErrorsAlarm",
+    "FunctionThrottlesAlarm",
+    "NotFreshAlarm",
+    "Dashboard",
+    "KeyQuery",
+    "InvalidationsQuery",
+    "FailuresQuery",
+    "FreshQuery",
+    "InvalidationQuery",
 }
 EXPECTED_RESOURCES = {
     "bucket-to-function": COMMON | {"Bucket", "BucketPolicy", "BucketInvokePermission"},
-    "bucket-to-queue": COMMON | {"Bucket", "BucketPolicy", "Queue", "QueuePolicy", "QueueEventSourceMapping"},
-    "existing-bucket": COMMON | {"Queue", "QueuePolicy", "ObjectEventsRule", "QueueEventSourceMapping"},
+    "bucket-to-queue": COMMON
+    | {"Bucket", "BucketPolicy", "Queue", "QueuePolicy", "QueueEventSourceMapping", "QueueAgeAlarm"},
+    "existing-bucket": COMMON | {"Queue", "QueuePolicy", "ObjectEventsRule", "QueueEventSourceMapping", "QueueAgeAlarm"},
 }
+
+# The operations parameters and their defaults.
+OPS_DEFAULTS = {
+    "MetricsNamespace": "CloudFrontInvalidator",
+    "FreshTimeoutMinutes": "60",
+    "FreshNotices": "false",
+    "AlarmTopicArn": "",
+    "AlarmEmail": "",
+    "QueueAgeAlarmSeconds": "1800",
+}
+EXISTING_TOPIC = f"arn:aws:sns:us-east-1:{ACCOUNT}:ops-pager"
 
 
 @dataclass(frozen=True)
@@ -69,6 +102,20 @@ class Scenario:
     batch: tuple[int, int] | None = None
     # Parameters of SETTINGS given a value; the others keep their defaults.
     settings: tuple[tuple[str, str], ...] = ()
+    # Parameters of OPS_DEFAULTS given a value.
+    ops: tuple[tuple[str, str], ...] = ()
+
+    def op(self, name: str) -> str:
+        return dict(self.ops).get(name, OPS_DEFAULTS[name])
+
+    @property
+    def notices(self) -> bool:
+        return self.op("FreshNotices") == "true"
+
+    @property
+    def alarm_topic(self) -> str:
+        """Where the alarms must go: the stack's topic, or the one given."""
+        return self.op("AlarmTopicArn") or "<AlarmTopic>"
 
     @property
     def discover(self) -> bool:
@@ -85,7 +132,7 @@ class Scenario:
     @property
     def params(self) -> dict[str, str]:
         # Strings, as CloudFormation receives every parameter value.
-        params = {"Wiring": self.mode, "DistributionIds": ",".join(self.ids)} | dict(self.settings)
+        params = {"Wiring": self.mode, "DistributionIds": ",".join(self.ids)} | dict(self.settings) | dict(self.ops)
         if self.batch:
             params |= {"BatchSize": str(self.batch[0]), "BatchWindowSeconds": str(self.batch[1])}
         if self.mode == "existing-bucket":
@@ -112,7 +159,18 @@ class Scenario:
     def environment(self) -> dict[str, str]:
         given = dict(self.settings)
         env = {variable: given.get(param, default) for param, (variable, default) in SETTINGS.items()}
-        return env | {"DISTRIBUTION_IDS": "auto" if self.discover else ",".join(self.ids)}
+        return env | {
+            "DISTRIBUTION_IDS": "auto" if self.discover else ",".join(self.ids),
+            "METRICS_NAMESPACE": self.op("MetricsNamespace"),
+            "WATCH_QUEUE_URL": "<WatchQueue>",
+            "FRESH_TOPIC_ARN": "<FreshTopic>" if self.notices else "",
+        }
+
+    @property
+    def expected_resources(self) -> set[str]:
+        made = EXPECTED_RESOURCES[self.mode] | ({"FreshTopic"} if self.notices else set())
+        made |= set() if self.op("AlarmTopicArn") else {"AlarmTopic"}
+        return made | ({"AlarmEmailSubscription"} if self.op("AlarmEmail") else set())
 
     def __str__(self) -> str:
         if self.discover:
@@ -134,14 +192,25 @@ PATH_SETTINGS = (
     ("MaxPaths", "0"),
 )
 AUTO_SETTINGS = (("IndexDocument", "default.htm"), ("Exclude", "*.tmp"), ("MaxPaths", "3000"))
+# Notices off and on, the stack's alarm topic and an existing one: each of the
+# four in every wiring, with other values than the defaults where they vary.
+TWO_OPS = (("FreshNotices", "true"), ("AlarmEmail", "ops@example.com"))
+PATH_OPS = (
+    ("FreshNotices", "true"),
+    ("AlarmTopicArn", EXISTING_TOPIC),
+    ("MetricsNamespace", "Acme/Site-Invalidator"),
+    ("FreshTimeoutMinutes", "15"),
+    ("QueueAgeAlarmSeconds", "900"),
+)
+AUTO_OPS = (("AlarmTopicArn", EXISTING_TOPIC), ("AlarmEmail", "oncall@example.org"), ("FreshTimeoutMinutes", "1000"))
 SCENARIOS = [
     s
     for mode in MODES
     for s in (
         Scenario(mode, ("E1AAAAAAAAAAAA",)),
-        Scenario(mode, ("E1AAAAAAAAAAAA", "E2BBBBBBBBBBBB"), batch=(250, 20)),
-        Scenario(mode, WITH_PATHS, settings=PATH_SETTINGS),
-        Scenario(mode, ("auto",), settings=AUTO_SETTINGS),
+        Scenario(mode, ("E1AAAAAAAAAAAA", "E2BBBBBBBBBBBB"), batch=(250, 20), ops=TWO_OPS),
+        Scenario(mode, WITH_PATHS, settings=PATH_SETTINGS, ops=PATH_OPS),
+        Scenario(mode, ("auto",), settings=AUTO_SETTINGS, ops=AUTO_OPS),
     )
 ]
 by_scenario = pytest.mark.parametrize("scenario", SCENARIOS, ids=str)
@@ -170,6 +239,21 @@ def translated(scenario: Scenario) -> dict:
 
 def deployment(scenario: Scenario) -> Deployment:
     return Deployment(translated(scenario), scenario.params)
+
+
+def lint_scenario(d: Deployment, template: dict | None = None) -> list[str]:
+    """cfn-lint's findings on one evaluated stack (or `template`, made from it),
+    with the deployment's values as the parameters' defaults, which is what
+    cfn-lint resolves a Ref to. Its Conditions are gone, so a parameter that
+    only chooses one (FreshNotices, AlarmTopicArn...) reads as unused there:
+    W2001 is left to the lint of template.yaml itself (make template), which
+    sees the Conditions."""
+    template = copy.deepcopy(template or d.without_conditions())
+    for name, spec in template["Parameters"].items():
+        value = d.params[name]
+        spec["Default"] = ",".join(value) if isinstance(value, list) else value
+    matches = lint(json.dumps(template), regions=[PSEUDO["AWS::Region"]])
+    return [str(m) for m in matches if m.rule.id != "W2001"]
 
 
 def statements(policy_document: dict) -> list[dict]:
@@ -255,14 +339,24 @@ def check_role(resources: dict, scenario: Scenario) -> None:
         "cloudfront:CreateInvalidation": scenario.distribution_arns,
         "cloudfront:ListInvalidations": scenario.distribution_arns,
         "cloudfront:GetInvalidation": scenario.distribution_arns,
-        "sqs:SendMessage": ["<DeadLetterQueue.Arn>"],
+        # Failed asynchronous events (SAM's grant for the on-failure
+        # destination), and each new invalidation to the watch queue.
+        "sqs:SendMessage": ["<DeadLetterQueue.Arn>", "<WatchQueue.Arn>"],
+        # The watch loop's event source mapping, and the function bringing an
+        # unfinished invalidation back sooner than the queue's timeout.
+        "sqs:ReceiveMessage": ["<WatchQueue.Arn>"],
+        "sqs:DeleteMessage": ["<WatchQueue.Arn>"],
+        "sqs:GetQueueAttributes": ["<WatchQueue.Arn>"],
+        "sqs:ChangeMessageVisibility": ["<WatchQueue.Arn>"],
     }
     if scenario.discover:
         # It supports no resource-level permission.
         expected["cloudfront:ListDistributions"] = ["*"]
     if scenario.mode in QUEUE_MODES:
         for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"):
-            expected[action] = ["<Queue.Arn>"]
+            expected[action].append("<Queue.Arn>")
+    if scenario.notices:
+        expected["sns:Publish"] = ["<FreshTopic>"]
     assert {a: sorted(r) for a, r in grants.items()} == {a: sorted(r) for a, r in expected.items()}
     for action in ("cloudfront:CreateInvalidation", "cloudfront:ListInvalidations", "cloudfront:GetInvalidation"):
         assert_reaches_exactly(grants[action], scenario)
@@ -341,7 +435,8 @@ def check_invoke_permissions(resources: dict, scenario: Scenario) -> None:
 
 def check_queues(resources: dict, scenario: Scenario) -> None:
     queues = of_type(resources, "AWS::SQS::Queue")
-    assert set(queues) == ({"Queue", "DeadLetterQueue"} if scenario.mode in QUEUE_MODES else {"DeadLetterQueue"})
+    watch = {"WatchQueue", "WatchDeadLetterQueue"}
+    assert set(queues) == watch | ({"Queue", "DeadLetterQueue"} if scenario.mode in QUEUE_MODES else {"DeadLetterQueue"})
     for name, queue in queues.items():
         props = queue["Properties"]
         assert props.get("SqsManagedSseEnabled") is True or props.get("KmsMasterKeyId"), f"{name} is not encrypted"
@@ -374,7 +469,7 @@ def check_queues(resources: dict, scenario: Scenario) -> None:
 
 def check_queue_policy(resources: dict, scenario: Scenario) -> None:
     if scenario.mode not in QUEUE_MODES:
-        assert set(of_type(resources, "AWS::SQS::QueuePolicy")) == {"DeadLetterQueuePolicy"}
+        assert set(of_type(resources, "AWS::SQS::QueuePolicy")) == {"DeadLetterQueuePolicy", "WatchQueuePolicy"}
         return
     policy = resources["QueuePolicy"]["Properties"]
     assert policy["Queues"] == ["<Queue>"]
@@ -401,7 +496,11 @@ def check_queue_policy(resources: dict, scenario: Scenario) -> None:
 
 
 def check_event_source_mapping(resources: dict, scenario: Scenario) -> None:
-    mappings = of_type(resources, "AWS::Lambda::EventSourceMapping")
+    mappings = {
+        name: r
+        for name, r in of_type(resources, "AWS::Lambda::EventSourceMapping").items()
+        if r["Properties"]["EventSourceArn"] != "<WatchQueue.Arn>"
+    }
     if scenario.mode not in QUEUE_MODES:
         assert mappings == {}
         return
@@ -443,6 +542,358 @@ def check_function(resources: dict, scenario: Scenario) -> None:
     assert function["Environment"]["Variables"] == scenario.environment
 
 
+# -- operating it: the watch loop, topics, alarms, dashboard, queries ----------
+
+
+def check_watch(resources: dict, scenario: Scenario) -> None:
+    """Each invalidation is followed until CloudFront says Completed: about
+    one receive a minute, FreshTimeoutMinutes of them, then the watch
+    dead-letter queue; the event source mapping reports what is unfinished."""
+    timeout = resources["InvalidatorFunction"]["Properties"]["Timeout"]
+    queue = resources["WatchQueue"]["Properties"]
+    assert queue.get("SqsManagedSseEnabled") is True
+    # Lambda refuses a mapping on a queue that hides a message for less time
+    # than the function may run.
+    assert int(queue["VisibilityTimeout"]) >= timeout
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == "<WatchDeadLetterQueue.Arn>"
+    receives = int(queue["RedrivePolicy"]["maxReceiveCount"])
+    assert receives == int(scenario.op("FreshTimeoutMinutes"))
+    assert set(queue["RedrivePolicy"]) == {"deadLetterTargetArn", "maxReceiveCount"}
+    # The longest watch SQS allows, at the queue's own visibility timeout,
+    # ends before the message would expire unseen.
+    longest = int(sam()["Parameters"]["FreshTimeoutMinutes"]["MaxValue"]) * int(queue["VisibilityTimeout"])
+    assert int(queue["MessageRetentionPeriod"]) > longest
+    dead = resources["WatchDeadLetterQueue"]["Properties"]
+    assert dead.get("SqsManagedSseEnabled") is True and int(dead["MessageRetentionPeriod"]) == 1209600
+
+    policy = resources["WatchQueuePolicy"]["Properties"]
+    assert policy["Queues"] == ["<WatchQueue>", "<WatchDeadLetterQueue>"]
+    assert_denies_plain_http(
+        policy["PolicyDocument"], "sqs:*", {"<WatchQueue.Arn>", "<WatchDeadLetterQueue.Arn>"}
+    )
+    assert allows(policy["PolicyDocument"]) == [], "only the function's role reaches the watch queue"
+
+    (mapping,) = [
+        r["Properties"]
+        for r in of_type(resources, "AWS::Lambda::EventSourceMapping").values()
+        if r["Properties"]["EventSourceArn"] == "<WatchQueue.Arn>"
+    ]
+    assert mapping["FunctionName"] == "<InvalidatorFunction>"
+    assert mapping.get("Enabled", True) is True
+    assert mapping.get("FunctionResponseTypes") == ["ReportBatchItemFailures"]
+    assert int(mapping["BatchSize"]) == 10
+    assert int(mapping.get("MaximumBatchingWindowInSeconds", 0)) == 0
+
+
+def check_topics(resources: dict, scenario: Scenario) -> None:
+    """The alarm topic: the stack's unless one was given, with the e-mail
+    subscription when asked; the completion topic only with notices,
+    encrypted."""
+    topics = of_type(resources, "AWS::SNS::Topic")
+    expected = ({"FreshTopic"} if scenario.notices else set()) | (
+        set() if scenario.op("AlarmTopicArn") else {"AlarmTopic"}
+    )
+    assert set(topics) == expected
+    if scenario.notices:
+        assert topics["FreshTopic"]["Properties"].get("KmsMasterKeyId") == "alias/aws/sns"
+    subscriptions = [r["Properties"] for r in of_type(resources, "AWS::SNS::Subscription").values()]
+    email = scenario.op("AlarmEmail")
+    assert subscriptions == (
+        [{"Protocol": "email", "Endpoint": email, "TopicArn": scenario.alarm_topic}] if email else []
+    )
+    assert of_type(resources, "AWS::SNS::TopicPolicy") == {}, "a topic policy would replace the one letting CloudWatch publish"
+
+
+@dataclass(frozen=True)
+class Alarm:
+    namespace: str
+    metric: str
+    dimension: tuple[str, str]
+    statistic: str
+    threshold: float
+    # (EvaluationPeriods, DatapointsToAlarm); each period 5 minutes.
+    periods: tuple[int, int]
+    # What the description must tell the person to do.
+    remedy: tuple[str, ...]
+
+
+def expected_alarms(scenario: Scenario) -> dict[str, Alarm]:
+    stack = PSEUDO["AWS::StackName"]
+    redrive = f"make redrive STACK={stack}"
+    function = ("FunctionName", "<InvalidatorFunction>")
+    alarms = {
+        # A change that was not invalidated: the site may be stale.
+        "DeadLetterAlarm": Alarm(
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            ("QueueName", "<DeadLetterQueue.QueueName>"),
+            "Maximum",
+            0,
+            (1, 1),
+            ("<DeadLetterQueue.QueueName>", redrive),
+        ),
+        "FunctionErrorsAlarm": Alarm("AWS/Lambda", "Errors", function, "Sum", 0, (3, 2), (redrive,)),
+        "FunctionThrottlesAlarm": Alarm("AWS/Lambda", "Throttles", function, "Sum", 0, (3, 2), ("concurrency", redrive)),
+        "NotFreshAlarm": Alarm(
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            ("QueueName", "<WatchDeadLetterQueue.QueueName>"),
+            "Maximum",
+            0,
+            (1, 1),
+            (
+                "<WatchDeadLetterQueue.QueueName>",
+                "get-invalidation",
+                "start-message-move-task --source-arn <WatchDeadLetterQueue.Arn>",
+                f"{scenario.op('FreshTimeoutMinutes')} minutes",
+            ),
+        ),
+    }
+    if scenario.mode in QUEUE_MODES:
+        threshold = scenario.op("QueueAgeAlarmSeconds")
+        alarms["QueueAgeAlarm"] = Alarm(
+            "AWS/SQS",
+            "ApproximateAgeOfOldestMessage",
+            ("QueueName", "<Queue.QueueName>"),
+            "Maximum",
+            float(threshold),
+            (1, 1),
+            ("<Queue.QueueName>", f"{threshold} s", "trigger"),
+        )
+    return alarms
+
+
+ALARM_PROPERTIES = {
+    "AlarmName",
+    "AlarmDescription",
+    "Namespace",
+    "MetricName",
+    "Dimensions",
+    "Statistic",
+    "Period",
+    "EvaluationPeriods",
+    "DatapointsToAlarm",
+    "Threshold",
+    "ComparisonOperator",
+    "TreatMissingData",
+    "AlarmActions",
+    "OKActions",
+}
+
+
+def check_alarms(resources: dict, scenario: Scenario) -> None:
+    """Each alarm watches the right metric of the stack's own resource, fires
+    on the first message or error that matters, tells the alarm topic when it
+    fires and when it is over, and says what it means and what to do."""
+    alarms = of_type(resources, "AWS::CloudWatch::Alarm")
+    expected = expected_alarms(scenario)
+    assert set(alarms) == set(expected)
+    queries = {r["Properties"]["Name"] for r in of_type(resources, "AWS::Logs::QueryDefinition").values()}
+    for name, want in expected.items():
+        props = alarms[name]["Properties"]
+        assert set(props) <= ALARM_PROPERTIES, f"{name}: {set(props) - ALARM_PROPERTIES}"
+        assert props["AlarmName"].startswith(PSEUDO["AWS::StackName"] + "-"), name
+        assert (props["Namespace"], props["MetricName"]) == (want.namespace, want.metric), name
+        assert props["Dimensions"] == [{"Name": want.dimension[0], "Value": want.dimension[1]}], name
+        assert props["Statistic"] == want.statistic, name
+        assert int(props["Period"]) == 300, name
+        periods = (int(props["EvaluationPeriods"]), int(props.get("DatapointsToAlarm", props["EvaluationPeriods"])))
+        assert periods == want.periods, name
+        assert float(props["Threshold"]) == want.threshold, name
+        assert props["ComparisonOperator"] == "GreaterThanThreshold", name
+        # An idle queue or function publishes nothing: that is not trouble.
+        assert props["TreatMissingData"] == "notBreaching", name
+        assert props.get("AlarmActions") == [scenario.alarm_topic], name
+        assert props.get("OKActions") == [scenario.alarm_topic], name
+        description = props["AlarmDescription"]
+        # CloudWatch's limit, with the longest names CloudFormation can give:
+        # a stack name of 128 characters, generated queue names of 80.
+        longest = re.sub(r"<\w+\.QueueName>", "q" * 80, description.replace(PSEUDO["AWS::StackName"], "s" * 128))
+        longest = re.sub(r"<\w+\.Arn>", "arn:aws:sqs:us-east-1:123456789012:" + "q" * 80, longest)
+        assert len(longest) <= 1024, f"{name}: {len(longest)} characters with the longest names"
+        for words in want.remedy:
+            assert words in description, f"{name}'s description does not say {words!r}: {description}"
+        # A saved query it names exists.
+        for query in re.findall(r"saved query ([^()]+?)\)", description):
+            assert query in queries, f"{name} names a saved query the stack lacks: {query}"
+
+
+# What the function emits (the interface in the Rust code): each metric in
+# the MetricsNamespace, with the dimension sets it is emitted under.
+BY_DISTRIBUTION = {(), ("Distribution",)}
+CUSTOM_METRICS = {
+    "ChangesSeen": BY_DISTRIBUTION,
+    "PathsRequested": BY_DISTRIBUTION,
+    "PathsSubmitted": BY_DISTRIBUTION,
+    "WildcardPaths": BY_DISTRIBUTION,
+    "InvalidationsCreated": BY_DISTRIBUTION,
+    "RequestsFailed": {(), ("Reason",), ("Distribution", "Reason")},
+    "RecordsRejected": {()},
+    "MessagesReportedForRetry": {()},
+    "InvalidationsCompleted": BY_DISTRIBUTION,
+    "SecondsToFresh": BY_DISTRIBUTION,
+    "SecondsInProgress": BY_DISTRIBUTION,
+}
+# AWS's own metrics the dashboard may graph, and the resource they must name.
+AWS_METRICS = {
+    "AWS/Lambda": ({"Invocations", "Errors", "Throttles", "Duration", "ConcurrentExecutions"}, "FunctionName"),
+    "AWS/SQS": (
+        {
+            "ApproximateNumberOfMessagesVisible",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+            "ApproximateAgeOfOldestMessage",
+            "NumberOfMessagesSent",
+            "NumberOfMessagesReceived",
+        },
+        "QueueName",
+    ),
+}
+SEARCH = re.compile(r"""SEARCH\('\{"([^"]+)",([A-Za-z,]+)\} MetricName="(\w+)"', '(\w+)', (\d+)\)""")
+
+
+def dashboard(resources: dict) -> list[dict]:
+    return json.loads(resources["Dashboard"]["Properties"]["DashboardBody"])["widgets"]
+
+
+def graphed(widgets: list[dict]) -> list[tuple[str, str, tuple[tuple[str, str], ...], str]]:
+    """Every metric the metric widgets draw: (namespace, name, dimensions,
+    statistic), a SEARCH expression as its namespace, metric and dimension
+    names (values "*")."""
+    found = []
+    for widget in widgets:
+        if widget["type"] != "metric":
+            continue
+        props = widget["properties"]
+        for row in props["metrics"]:
+            options = row[-1] if isinstance(row[-1], dict) else {}
+            if "expression" in options:
+                match = SEARCH.fullmatch(options["expression"])
+                assert match, f"not a SEARCH this test reads: {options['expression']}"
+                namespace, names, metric, statistic, _ = match.groups()
+                found.append((namespace, metric, tuple((n, "*") for n in names.split(",")), statistic))
+                continue
+            names = row[:-1] if options else row
+            assert len(names) % 2 == 0 and "." not in names, f"shorthand rows are not checked: {row}"
+            namespace, metric, *pairs = names
+            dims = tuple(zip(pairs[::2], pairs[1::2]))
+            found.append((namespace, metric, dims, options.get("stat", props.get("stat", "Average"))))
+    return found
+
+
+def check_dashboard(resources: dict, scenario: Scenario) -> None:
+    """One screen: every graph draws a metric that exists, in the right
+    namespace, of this stack's resources; and the graphs an operator needs
+    are there."""
+    widgets = dashboard(resources)
+    namespace = scenario.op("MetricsNamespace")
+    queues = {f"<{name}.QueueName>" for name in of_type(resources, "AWS::SQS::Queue")}
+    metrics = graphed(widgets)
+    for ns, metric, dims, _ in metrics:
+        names = tuple(sorted(n for n, _ in dims))
+        if ns == namespace:
+            assert names in CUSTOM_METRICS.get(metric, set()), f"the function emits no {metric} by {names}"
+            assert all(v == "*" for _, v in dims), f"{metric}: one value picked of {dims}"
+            continue
+        assert ns in AWS_METRICS, f"a metric in {ns}, neither AWS's nor {namespace}"
+        known, dimension = AWS_METRICS[ns]
+        assert metric in known, f"{ns} has no {metric}"
+        (name, value), = dims
+        assert name == dimension, (metric, dims)
+        assert value in (queues if ns == "AWS/SQS" else {"<InvalidatorFunction>"}), f"{metric} of {value}"
+    for widget in widgets:
+        if widget["type"] in ("metric", "log"):
+            assert widget["properties"]["region"] == PSEUDO["AWS::Region"]
+        if widget["type"] == "metric":
+            period = widget["properties"].get("period")
+            assert period is None or int(period) in (60, 300, 3600, 86400)
+        if widget["type"] == "log":
+            assert widget["properties"]["query"].startswith("SOURCE '<FunctionLogGroup>' | ")
+            check_log_query(widget["properties"]["query"].split(" | ", 1)[1])
+    # What it must show: invalidations and paths billed per day, time to
+    # fresh, failures by reason, the dead-letter queues, the changes queue
+    # (queue wirings).
+    daily = [w["properties"] for w in widgets if w["type"] == "metric" and w["properties"].get("period") == 86400]
+    assert any(
+        {m for ns, m, d, s in graphed([{"type": "metric", "properties": p}]) if ns == namespace and d == () and s == "Sum"}
+        >= {"InvalidationsCreated", "PathsSubmitted"}
+        for p in daily
+    ), "no daily graph of invalidations and paths billed"
+    assert {(namespace, "SecondsToFresh", (), "p50"), (namespace, "SecondsToFresh", (), "p99")} <= set(metrics)
+    assert (namespace, "RequestsFailed", (("Reason", "*"),), "Sum") in metrics, "no failures by reason"
+    for queue in ("<DeadLetterQueue.QueueName>", "<WatchDeadLetterQueue.QueueName>"):
+        assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible", (("QueueName", queue),), "Maximum") in metrics
+    changes = {m for ns, m, d, _ in metrics if d == (("QueueName", "<Queue.QueueName>"),)}
+    if scenario.mode in QUEUE_MODES:
+        assert {"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage"} <= changes
+    else:
+        assert changes == set()
+    # The alarms' states, all of them.
+    (alarm_widget,) = [w for w in widgets if w["type"] == "alarm"]
+    assert sorted(alarm_widget["properties"]["alarms"]) == sorted(f"<{a}.Arn>" for a in expected_alarms(scenario))
+
+
+# What the function logs (the interface in the Rust code): each message's own
+# fields, under "fields" in the JSON log line; "ignored: " and the like take a
+# reason after them.
+LOG_MESSAGES = {
+    "invalidation created": {"distribution", "invalidation_id", "paths", "path_list", "caller_reference"},
+    "planned": {
+        "distribution",
+        "changes",
+        "paths_requested",
+        "paths_submitted",
+        "wildcards",
+        "in_progress_files",
+        "in_progress_wildcards",
+        "deferred",
+    },
+    "ignored: ": {"bucket", "key"},
+    "rejected: ": {"bucket", "key"},
+    "reported for retry: ": {"message_id"},
+    "fresh": {"distribution", "invalidation_id", "seconds_to_fresh", "seconds_in_progress", "paths"},
+    # ERROR and WARN lines.
+    "": {"distribution"},
+}
+LOG_FIELDS = set().union(*LOG_MESSAGES.values()) | {"message"}
+
+
+def check_log_query(query: str) -> None:
+    """A Logs Insights query reads only what the function logs."""
+    used = set(re.findall(r"\bfields\.(\w+)", query))
+    assert used <= LOG_FIELDS, f"the function logs no {used - LOG_FIELDS}"
+    for message in re.findall(r'fields\.message = "([^"]*)"', query):
+        assert message in LOG_MESSAGES, f"the function logs no message {message!r}"
+    for level in re.findall(r'"([A-Z]+)"', query):
+        assert level in {"ERROR", "WARN", "INFO", "DEBUG", "TRACE"}, level
+
+
+# Saved query: (name after the stack's, what its filter must hold).
+QUERIES = {
+    "KeyQuery": ("What happened to a key", ('fields.key = "KEY/TO/FIND"', 'fields.path_list like "KEY/TO/FIND"')),
+    "InvalidationsQuery": ("Invalidations and their paths", ('fields.message = "invalidation created"', "path_list")),
+    "FailuresQuery": (
+        "Failures",
+        ('level in ["ERROR", "WARN"]', "rejected|reported for retry", 'record.status != "success"'),
+    ),
+    "FreshQuery": ("Time to fresh", ('fields.message = "fresh"', "seconds_to_fresh")),
+    "InvalidationQuery": ("One invalidation", ('fields.invalidation_id = "INVALIDATION_ID"',)),
+}
+
+
+def check_queries(resources: dict, scenario: Scenario) -> None:
+    definitions = of_type(resources, "AWS::Logs::QueryDefinition")
+    assert set(definitions) == set(QUERIES)
+    for name, (title, needs) in QUERIES.items():
+        props = definitions[name]["Properties"]
+        assert props["Name"] == f"{PSEUDO['AWS::StackName']}/{title}"
+        assert props["LogGroupNames"] == ["<FunctionLogGroup>"]
+        query = props["QueryString"]
+        for words in needs:
+            assert words in query, f"{name} lacks {words!r}"
+        check_log_query(query)
+
+
 CHECKS = [
     check_role,
     check_function,
@@ -453,6 +904,11 @@ CHECKS = [
     check_queue_policy,
     check_event_source_mapping,
     check_rule,
+    check_watch,
+    check_topics,
+    check_alarms,
+    check_dashboard,
+    check_queries,
 ]
 
 
@@ -466,18 +922,18 @@ def test_parameters_pass_the_rules(scenario):
 
 @by_scenario
 def test_cfn_lint_finds_nothing(scenario):
-    template = deployment(scenario).without_conditions()
-    matches = lint(json.dumps(template), regions=[PSEUDO["AWS::Region"]])
-    assert [str(m) for m in matches] == []
+    assert lint_scenario(deployment(scenario)) == []
 
 
 @by_scenario
 def test_creates_only_what_the_wiring_uses(scenario):
     d = deployment(scenario)
-    assert set(d.resources()) == EXPECTED_RESOURCES[scenario.mode]
+    assert set(d.resources()) == scenario.expected_resources
     outputs = set(d.kept("Outputs"))
     assert ("BucketName" in outputs) == (scenario.mode in BUCKET_MODES)
     assert ("QueueUrl" in outputs) == (scenario.mode in QUEUE_MODES)
+    assert ("FreshTopicArn" in outputs) == scenario.notices
+    assert {"WatchQueueUrl", "WatchDeadLetterQueueUrl", "AlarmTopicArn", "DashboardUrl"} <= outputs
 
 
 @by_scenario
@@ -569,7 +1025,7 @@ def discovery_pair(mode: str) -> tuple[Scenario, Scenario]:
     """Discovery, and the same stack with listed distributions: settings and
     batching alike, so that only the distributions differ."""
     on = scenario_of(mode, "auto")
-    return on, Scenario(mode, WITH_PATHS, on.batch, on.settings)
+    return on, Scenario(mode, WITH_PATHS, on.batch, on.settings, on.ops)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -702,8 +1158,7 @@ def test_one_distribution_with_two_origin_paths_deploys(mode):
     scenario = Scenario(mode, ("E1ABCAAAAAAAAA=/site", "E1ABCAAAAAAAAA=/assets"))
     d = deployment(scenario)
     assert d.failed_rules() == []
-    matches = lint(json.dumps(d.without_conditions()), regions=[PSEUDO["AWS::Region"]])
-    assert [str(m) for m in matches] == []
+    assert lint_scenario(d) == []
     resources = d.resources()
     check_role(resources, scenario)
     check_function(resources, scenario)
@@ -799,6 +1254,20 @@ def test_parameters():
             ["***", "static/***/x", "a,****", "/static/**", "static/**,/media/**", "a, /b", " /a"],
         ),
         ("Exclude", ["", "**/*.map,*.tmp"], ["***.map", "/**/*.map", "*.tmp,/x"]),
+        (
+            "MetricsNamespace",
+            ["CloudFrontInvalidator", "Acme/Site-Invalidator", "a.b_c#d:e"],
+            # AWS/ is CloudWatch's own; a quote or a space would break the
+            # dashboard's JSON or its SEARCH expressions.
+            ["", "AWS/CloudFront", ":x", 'a"b', "a b", "a\\b", "x" * 256],
+        ),
+        (
+            "AlarmTopicArn",
+            ["", EXISTING_TOPIC, "arn:aws-us-gov:sns:us-gov-west-1:123456789012:alarms_1"],
+            # CloudWatch alarms cannot publish to a FIFO topic.
+            ["ops-pager", f"{EXISTING_TOPIC}.fifo", "arn:aws:sqs:us-east-1:123456789012:q", f"{EXISTING_TOPIC} "],
+        ),
+        ("AlarmEmail", ["", "ops@example.com", "a.b+c@d.example.org"], ["ops", "a@b", "a@b.c,d@e.f", "a b@c.d"]),
     ],
 )
 def test_setting_patterns(param, good, bad):
@@ -821,6 +1290,22 @@ def test_setting_parameters():
     assert params["DryRun"]["AllowedValues"] == ["false", "true"]
     max_paths = params["MaxPaths"]
     assert (max_paths["Type"], max_paths["MinValue"], max_paths["MaxValue"]) == ("Number", 0, 3000)
+
+
+def test_operations_parameters():
+    params = sam()["Parameters"]
+    for name, default in OPS_DEFAULTS.items():
+        assert str(params[name]["Default"]) == default, name
+    assert params["FreshNotices"]["AllowedValues"] == ["false", "true"]
+    timeout = params["FreshTimeoutMinutes"]
+    # SQS takes a maxReceiveCount of 1 to 1000.
+    assert (timeout["Type"], timeout["MinValue"], timeout["MaxValue"]) == ("Number", 5, 1000)
+    age = params["QueueAgeAlarmSeconds"]
+    # Not below what a healthy queue reaches (the longest window and a
+    # function timeout), not above the week the queue keeps a message.
+    function = sam()["Resources"]["InvalidatorFunction"]["Properties"]
+    assert age["MinValue"] >= params["BatchWindowSeconds"]["MaxValue"] + function["Timeout"]
+    assert age["MaxValue"] == sam()["Resources"]["Queue"]["Properties"]["MessageRetentionPeriod"]
 
 
 def _widen_role(r):
@@ -980,7 +1465,248 @@ MORE_MUTATIONS = [
 ]
 
 
-@pytest.mark.parametrize("mode, mutate, check", MUTATIONS + MORE_MUTATIONS)
+def _edit_dashboard(old: str, new: str):
+    def edit(r):
+        props = r["Dashboard"]["Properties"]
+        assert old in props["DashboardBody"], old
+        props["DashboardBody"] = props["DashboardBody"].replace(old, new)
+
+    return edit
+
+
+def _edit_query(name: str, old: str, new: str):
+    def edit(r):
+        props = r[name]["Properties"]
+        assert old in props["QueryString"], old
+        props["QueryString"] = props["QueryString"].replace(old, new)
+
+    return edit
+
+
+def _watch_mapping(r) -> dict:
+    return next(
+        m["Properties"]
+        for m in of_type(r, "AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["EventSourceArn"] == "<WatchQueue.Arn>"
+    )
+
+
+def _alarm(name: str, **changes):
+    return lambda r: r[name]["Properties"].update(changes)
+
+
+# Operating it, each on the scenario where the mistake would show: "two" has
+# notices and an e-mail subscription, "paths" an existing alarm topic and
+# other values for the namespace, the watch timeout and the queue age.
+OPS_MUTATIONS = [
+    pytest.param(
+        ("bucket-to-queue", "two"),
+        lambda r: r["WatchQueue"]["Properties"].update(VisibilityTimeout=60),
+        check_watch,
+        id="watch-visibility-below-function-timeout",
+    ),
+    pytest.param(
+        ("existing-bucket", "paths"),
+        lambda r: r["WatchQueue"]["Properties"]["RedrivePolicy"].update(maxReceiveCount="60"),
+        check_watch,
+        id="watch-timeout-ignores-parameter",
+    ),
+    pytest.param(
+        ("bucket-to-function", "two"),
+        lambda r: _watch_mapping(r).pop("FunctionResponseTypes"),
+        check_watch,
+        id="watch-without-partial-batch-response",
+    ),
+    pytest.param(
+        ("bucket-to-function", "two"),
+        lambda r: r["WatchQueue"]["Properties"].pop("SqsManagedSseEnabled"),
+        check_watch,
+        id="watch-queue-unencrypted",
+    ),
+    pytest.param(
+        ("bucket-to-queue", "two"),
+        lambda r: _statement(r, "sns:Publish").update(Resource="*"),
+        check_role,
+        id="role-publishes-to-any-topic",
+    ),
+    pytest.param(
+        ("existing-bucket", "auto"),
+        lambda r: r["InvalidatorFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].append(
+            {"Effect": "Allow", "Action": "sns:Publish", "Resource": "<FreshTopic>"}
+        ),
+        check_role,
+        id="role-publishes-with-notices-off",
+    ),
+    pytest.param(
+        ("bucket-to-function", "paths"),
+        lambda r: _statement(r, "sqs:ChangeMessageVisibility").update(Resource="*"),
+        check_role,
+        id="role-watches-any-queue",
+    ),
+    pytest.param(
+        ("bucket-to-queue", "two"),
+        lambda r: r["FreshTopic"]["Properties"].pop("KmsMasterKeyId"),
+        check_topics,
+        id="fresh-topic-unencrypted",
+    ),
+    pytest.param(
+        ("existing-bucket", "paths"),
+        lambda r: r.update(AlarmTopic={"Type": "AWS::SNS::Topic", "Properties": {}}),
+        check_topics,
+        id="alarm-topic-made-beside-the-given-one",
+    ),
+    pytest.param(
+        ("bucket-to-function", "two"),
+        lambda r: r["AlarmEmailSubscription"]["Properties"].update(TopicArn="<FreshTopic>"),
+        check_topics,
+        id="email-subscribed-to-the-wrong-topic",
+    ),
+    pytest.param(
+        ("bucket-to-queue", "paths"),
+        _alarm("DeadLetterAlarm", AlarmActions=["<AlarmTopic>"]),
+        check_alarms,
+        id="alarm-ignores-the-given-topic",
+    ),
+    pytest.param(
+        ("bucket-to-function", "two"),
+        lambda r: r["NotFreshAlarm"]["Properties"].pop("OKActions"),
+        check_alarms,
+        id="alarm-never-says-it-is-over",
+    ),
+    pytest.param(
+        ("existing-bucket", "two"),
+        _alarm("DeadLetterAlarm", Dimensions=[{"Name": "QueueName", "Value": "<Queue.QueueName>"}]),
+        check_alarms,
+        id="dead-letter-alarm-watches-the-changes-queue",
+    ),
+    pytest.param(
+        ("bucket-to-queue", "paths"),
+        _alarm("QueueAgeAlarm", Threshold="1800"),
+        check_alarms,
+        id="queue-age-ignores-parameter",
+    ),
+    pytest.param(
+        ("bucket-to-function", "two"),
+        _alarm("DeadLetterAlarm", Threshold=1),
+        check_alarms,
+        id="dead-letter-alarm-lets-one-pass",
+    ),
+    pytest.param(
+        ("bucket-to-function", "two"),
+        _alarm("DeadLetterAlarm", AlarmDescription="Messages in the dead-letter queue."),
+        check_alarms,
+        id="alarm-says-not-what-to-do",
+    ),
+    pytest.param(
+        ("bucket-to-function", "two"),
+        lambda r: r["NotFreshAlarm"]["Properties"].update(
+            AlarmDescription=r["NotFreshAlarm"]["Properties"]["AlarmDescription"] + " Stack invalidator." * 12
+        ),
+        check_alarms,
+        id="alarm-description-too-long-for-a-long-stack-name",
+    ),
+    pytest.param(
+        ("bucket-to-queue", "two"),
+        _alarm("NotFreshAlarm", TreatMissingData="breaching"),
+        check_alarms,
+        id="idle-queue-raises-alarm",
+    ),
+    pytest.param(
+        ("existing-bucket", "two"),
+        _alarm("FunctionErrorsAlarm", MetricName="Error"),
+        check_alarms,
+        id="errors-alarm-on-no-metric",
+    ),
+    pytest.param(
+        ("bucket-to-queue", "two"),
+        lambda r: r.pop("QueueAgeAlarm"),
+        check_alarms,
+        id="no-queue-age-alarm",
+    ),
+    pytest.param(
+        ("bucket-to-queue", "two"),
+        lambda r: r["FailuresQuery"]["Properties"].update(Name="invalidator/Errors"),
+        check_alarms,
+        id="alarm-names-a-query-that-is-gone",
+    ),
+    pytest.param(
+        ("bucket-to-queue", "paths"),
+        _edit_dashboard('"Acme/Site-Invalidator", "PathsSubmitted"', '"CloudFrontInvalidator", "PathsSubmitted"'),
+        check_dashboard,
+        id="dashboard-hard-codes-the-namespace",
+    ),
+    pytest.param(
+        ("bucket-to-function", "two"),
+        _edit_dashboard('"SecondsToFresh", {"stat": "p99"', '"SecondToFresh", {"stat": "p99"'),
+        check_dashboard,
+        id="dashboard-misspells-a-metric",
+    ),
+    pytest.param(
+        ("existing-bucket", "two"),
+        _edit_dashboard(',Reason} MetricName=\\"RequestsFailed', ',Distribution} MetricName=\\"RequestsFailed'),
+        check_dashboard,
+        id="dashboard-searches-a-dimension-never-emitted",
+    ),
+    pytest.param(
+        ("bucket-to-queue", "two"),
+        _edit_dashboard('"<Queue.QueueName>"', '"cf-invalidator-queue"'),
+        check_dashboard,
+        id="dashboard-graphs-another-queue",
+    ),
+    pytest.param(
+        ("existing-bucket", "paths"),
+        _edit_dashboard('"ApproximateAgeOfOldestMessage"', '"ApproximateNumberOfMessagesDelayed"'),
+        check_dashboard,
+        id="dashboard-without-queue-age",
+    ),
+    pytest.param(
+        ("bucket-to-function", "two"),
+        _edit_dashboard('"<NotFreshAlarm.Arn>", ', ""),
+        check_dashboard,
+        id="dashboard-misses-an-alarm",
+    ),
+    pytest.param(
+        ("bucket-to-function", "auto"),
+        _edit_dashboard("fields.invalidation_id", "fields.invalidationId"),
+        check_dashboard,
+        id="dashboard-log-reads-a-field-never-logged",
+    ),
+    pytest.param(
+        ("bucket-to-queue", "two"),
+        lambda r: r["KeyQuery"]["Properties"].update(LogGroupNames=["/aws/lambda/invalidator"]),
+        check_queries,
+        id="query-on-another-log-group",
+    ),
+    pytest.param(
+        ("existing-bucket", "two"),
+        _edit_query("InvalidationsQuery", '"invalidation created"', '"invalidation_created"'),
+        check_queries,
+        id="query-for-a-message-never-logged",
+    ),
+    pytest.param(
+        ("bucket-to-function", "two"),
+        _edit_query("FailuresQuery", '["ERROR", "WARN"]', '["ERROR"]'),
+        check_queries,
+        id="failures-query-misses-warnings",
+    ),
+    pytest.param(
+        ("bucket-to-function", "two"),
+        lambda r: r["InvalidatorFunction"]["Properties"]["Environment"]["Variables"].update(FRESH_TOPIC_ARN=""),
+        check_function,
+        id="notices-on-but-no-topic-for-the-function",
+    ),
+    pytest.param(
+        ("existing-bucket", "paths"),
+        lambda r: r["InvalidatorFunction"]["Properties"]["Environment"]["Variables"].update(
+            METRICS_NAMESPACE="CloudFrontInvalidator"
+        ),
+        check_function,
+        id="metrics-namespace-ignores-parameter",
+    ),
+]
+
+
+@pytest.mark.parametrize("mode, mutate, check", MUTATIONS + MORE_MUTATIONS + OPS_MUTATIONS)
 def test_checks_catch_a_broken_stack(mode, mutate, check):
     scenario = scenario_of(*mode) if isinstance(mode, tuple) else scenario_of(mode, "two")
     resources = copy.deepcopy(deployment(scenario).resources())
@@ -996,74 +1722,117 @@ def test_lint_catches_a_reference_to_a_resource_the_wiring_leaves_out():
     broken = copy.deepcopy(sam())
     broken["Resources"]["Bucket"]["Metadata"]["CreatedAfter"] = {"Ref": "QueuePolicy"}
     scenario = SCENARIOS[0]
-    template = Deployment(translate(broken, scenario.params), scenario.params).without_conditions()
-    matches = [str(m) for m in lint(json.dumps(template), regions=[PSEUDO["AWS::Region"]])]
+    matches = lint_scenario(Deployment(translate(broken, scenario.params), scenario.params))
     assert any("QueuePolicy" in m for m in matches), matches
 
 
-def run_checkov(path) -> dict:
+def _invalidate_anything(resources):
+    _statement(resources, "cloudfront:CreateInvalidation")["Resource"] = "*"
+
+
+# What checkov scans: template.yaml with each wiring as the default (checkov
+# evaluates Conditions with the parameters' defaults, so the project's own run
+# covers bucket-to-function only), and, for the role SAM makes from the
+# function's Policies, the translated stack of each wiring with origin paths
+# and with discovery; plus one translated stack broken on purpose.
+CHECKOV_TRANSLATED = [scenario_of(mode, kind) for mode in MODES for kind in ("paths", "auto")]
+CHECKOV_BROKEN = (scenario_of("bucket-to-function", "auto"), _invalidate_anything)
+
+
+def wiring_file(mode: str) -> str:
+    return f"wiring-{mode}.json"
+
+
+def translated_file(scenario: Scenario) -> str:
+    return f"translated-{scenario}.json"
+
+
+@pytest.fixture(scope="module")
+def checkov_results(tmp_path_factory) -> dict[str, dict[str, list[dict]]]:
+    """checkov's findings per file name. Most of a run is checkov starting, so
+    the runs go at once, and the translated stacks share one: they hold no
+    Conditions, and checkov finds in each exactly what it finds in it alone.
+    Each wiring's template gets a run of its own, because a run over several
+    files evaluates one file's Conditions with another's (resources of the
+    same name)."""
     checkov = shutil.which("checkov")
     if checkov is None:
         pytest.fail("checkov is not on PATH: `make tools` installs it into .venv/checkov")
-    run = subprocess.run(
-        [checkov, "--compact", "--skip-download", "--framework", "cloudformation", "-o", "json", "-f", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    report = json.loads(run.stdout)
-    failed = [(c["check_id"], c["resource"]) for c in report["results"]["failed_checks"]]
-    assert failed == [] and run.returncode == 0, failed or run.stderr
-    return report
+    wirings = tmp_path_factory.mktemp("checkov-wirings")
+    translated = tmp_path_factory.mktemp("checkov-translated")
+    for mode in MODES:
+        template = copy.deepcopy(sam())
+        template["Parameters"]["Wiring"]["Default"] = mode
+        template["Parameters"]["ExistingBucketName"]["Default"] = EXISTING_BUCKET
+        # So that the completion topic is scanned too (the alarm topic is by default).
+        template["Parameters"]["FreshNotices"]["Default"] = "true"
+        (wirings / wiring_file(mode)).write_text(json.dumps(template))
+    for scenario in CHECKOV_TRANSLATED:
+        (translated / translated_file(scenario)).write_text(json.dumps(deployment(scenario).without_conditions()))
+    scenario, mutate = CHECKOV_BROKEN
+    broken = copy.deepcopy(deployment(scenario).without_conditions())
+    mutate(broken["Resources"])
+    (translated / "broken.json").write_text(json.dumps(broken))
+    targets = [["-f", str(wirings / wiring_file(mode))] for mode in MODES] + [["-d", str(translated)]]
+    runs = [
+        subprocess.Popen(
+            [checkov, "--compact", "--skip-download", "--framework", "cloudformation", "-o", "json", *target],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for target in targets
+    ]
+    results: dict[str, dict[str, list[dict]]] = {}
+    for run in runs:
+        stdout, stderr = run.communicate(timeout=300)
+        report = json.loads(stdout)
+        assert report["summary"]["parsing_errors"] == 0, stderr
+        # checkov exits 1 on a failed check, which checkov_findings reports.
+        assert run.returncode in (0, 1), stderr
+        for kind in ("passed_checks", "failed_checks", "skipped_checks"):
+            for check in report["results"][kind]:
+                results.setdefault(Path(check["file_path"]).name, {}).setdefault(kind, []).append(check)
+    expected = {wiring_file(m) for m in MODES} | {translated_file(s) for s in CHECKOV_TRANSLATED} | {"broken.json"}
+    assert set(results) == expected, "checkov did not scan every file"
+    return results
 
 
-def scanned(report: dict) -> set[str]:
-    return {c["resource"] for kind in ("passed_checks", "skipped_checks") for c in report["results"][kind]}
+def checkov_findings(results: dict, name: str) -> dict[str, list[dict]]:
+    """One file's findings; it must have passed every check it was not told
+    to skip (with a reason, in the template)."""
+    found = results[name]
+    assert found.get("passed_checks"), f"checkov passed nothing in {name}"
+    failed = [(c["check_id"], c["resource"]) for c in found.get("failed_checks", [])]
+    assert failed == [], failed
+    return found
+
+
+def scanned(found: dict) -> set[str]:
+    return {c["resource"] for kind in ("passed_checks", "skipped_checks") for c in found.get(kind, [])}
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_checkov_passes_every_wiring(mode, tmp_path):
-    """checkov evaluates Conditions with the parameters' defaults, so the
-    project's own run covers bucket-to-function only: make each wiring the
-    default in turn."""
-    template = copy.deepcopy(sam())
-    template["Parameters"]["Wiring"]["Default"] = mode
-    template["Parameters"]["ExistingBucketName"]["Default"] = EXISTING_BUCKET
-    path = tmp_path / f"{mode}.json"
-    path.write_text(json.dumps(template))
-    report = run_checkov(path)
-    assert ("AWS::SQS::Queue.Queue" in scanned(report)) == (mode in QUEUE_MODES), "checkov did not scan this wiring"
+def test_checkov_passes_every_wiring(mode, checkov_results):
+    found = scanned(checkov_findings(checkov_results, wiring_file(mode)))
+    assert ("AWS::SQS::Queue.Queue" in found) == (mode in QUEUE_MODES), "checkov did not scan this wiring"
+    assert {"AWS::SNS::Topic.FreshTopic", "AWS::SNS::Topic.AlarmTopic", "AWS::SQS::Queue.WatchQueue"} <= found
 
 
-def translated_for_checkov(scenario: Scenario, tmp_path, mutate=None):
-    template = copy.deepcopy(deployment(scenario).without_conditions())
-    if mutate:
-        mutate(template["Resources"])
-    path = tmp_path / f"{scenario}.json"
-    path.write_text(json.dumps(template))
-    return path
-
-
-@pytest.mark.parametrize(
-    "scenario", [scenario_of(mode, kind) for mode in MODES for kind in ("paths", "auto")], ids=str
-)
-def test_checkov_passes_the_translated_role(scenario, tmp_path):
+@pytest.mark.parametrize("scenario", CHECKOV_TRANSLATED, ids=str)
+def test_checkov_passes_the_translated_role(scenario, checkov_results):
     """On template.yaml checkov sees the function but not the role SAM makes
     from its Policies; on the translated stack it checks the role's policies
     too, with discovery's grants and without."""
-    report = run_checkov(translated_for_checkov(scenario, tmp_path))
+    found = checkov_findings(checkov_results, translated_file(scenario))
     role = "AWS::IAM::Role.InvalidatorFunctionRole"
-    passed_on_role = {c["check_id"] for c in report["results"]["passed_checks"] if c["resource"] == role}
+    passed_on_role = {c["check_id"] for c in found["passed_checks"] if c["resource"] == role}
     # '*' actions; credentials exposure, data exfiltration, permissions
     # management, privilege escalation and write access without constraints.
     policy_checks = {"CKV_AWS_63", "CKV_AWS_107", "CKV_AWS_108", "CKV_AWS_109", "CKV_AWS_110", "CKV_AWS_111"}
     assert policy_checks <= passed_on_role, "checkov did not check the role's policies"
 
 
-def test_checkov_on_the_translated_role_catches_invalidating_anything(tmp_path):
-    def invalidate_anything(resources):
-        _statement(resources, "cloudfront:CreateInvalidation")["Resource"] = "*"
-
-    path = translated_for_checkov(scenario_of("bucket-to-function", "auto"), tmp_path, invalidate_anything)
+def test_checkov_on_the_translated_role_catches_invalidating_anything(checkov_results):
     with pytest.raises(AssertionError, match="InvalidatorFunctionRole"):
-        run_checkov(path)
+        checkov_findings(checkov_results, "broken.json")

@@ -1,0 +1,95 @@
+"""make package: the stack, ready to deploy with the SAM CLI alone (no Rust).
+
+    python tools/package.py BUILD_DIR OUT_DIR
+
+BUILD_DIR is `sam build`'s output (.aws-sam/build), holding the arm64 bundle
+InvalidatorFunction/bootstrap. OUT_DIR (dist) receives:
+
+    InvalidatorFunction/  the bundle, copied as sam build made it
+    template.yaml         template.yaml with CodeUri pointing at the bundle and
+                          no BuildMethod, so `sam deploy` zips and uploads it as
+                          it is and builds nothing
+    samconfig.toml        the deploy defaults (the SAM CLI reads the one beside
+                          the template it deploys)
+    LICENSE, README.md    the files the Serverless Application Repository
+                          metadata names (`sam package` uploads them)
+
+The template is edited as text, so its comments stay, and then parsed to check
+that the two edits are the only difference.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FUNCTION = "InvalidatorFunction"
+# The two lines of template.yaml that ask for a Rust build.
+CODE_URI = "      CodeUri: .\n"
+BUILD_METHOD = "      BuildMethod: rust-cargolambda\n"
+BESIDE = ("samconfig.toml", "LICENSE", "README.md")
+HEADER = (
+    "# Written by `make package` from template.yaml, with CodeUri pointing at the\n"
+    "# built bundle beside it, and no build method, so nothing is compiled: deploy\n"
+    "# it with the SAM CLI alone (cd dist && sam deploy --guided). Edit\n"
+    "# template.yaml, not this copy.\n"
+)
+
+
+class PackageError(Exception):
+    pass
+
+
+def packaged(source: str) -> str:
+    for line in (CODE_URI, BUILD_METHOD):
+        if source.count(line) != 1:
+            raise PackageError(f"template.yaml should hold {line.strip()!r} exactly once: update tools/package.py")
+    return HEADER + source.replace(CODE_URI, f"      CodeUri: {FUNCTION}\n").replace(BUILD_METHOD, "")
+
+
+def check(source: str, result: str) -> None:
+    """The packaged template differs from the source by the two edits alone."""
+    from samtranslator.yaml_helper import yaml_parse
+
+    before, after = yaml_parse(source), yaml_parse(result)
+    function = before["Resources"][FUNCTION]
+    function["Properties"]["CodeUri"] = FUNCTION
+    del function["Metadata"]["BuildMethod"]
+    if before != after:
+        raise PackageError("the packaged template differs from template.yaml by more than CodeUri and BuildMethod")
+
+
+def package(build_dir: Path, out_dir: Path) -> None:
+    bootstrap = build_dir / FUNCTION / "bootstrap"
+    if not (bootstrap.is_file() and os.access(bootstrap, os.X_OK)):
+        raise PackageError(f"no executable {bootstrap}: build it first (make build runs sam build)")
+    source = (ROOT / "template.yaml").read_text()
+    result = packaged(source)
+    check(source, result)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # Only what this script writes is replaced; anything else there stays.
+    shutil.rmtree(out_dir / FUNCTION, ignore_errors=True)
+    shutil.copytree(build_dir / FUNCTION, out_dir / FUNCTION)
+    (out_dir / "template.yaml").write_text(result)
+    for name in BESIDE:
+        shutil.copy2(ROOT / name, out_dir / name)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 3:
+        print(__doc__, file=sys.stderr)
+        return 2
+    try:
+        package(Path(argv[1]), Path(argv[2]))
+    except PackageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"{argv[2]}/template.yaml and {argv[2]}/{FUNCTION}/bootstrap are ready: cd {argv[2]} && sam deploy --guided")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
