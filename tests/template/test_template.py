@@ -123,11 +123,11 @@ class Scenario:
 
     @property
     def batch_size(self) -> int:
-        return (self.batch or (1000, 60))[0]
+        return (self.batch or (10000, 60))[0]
 
     @property
     def batch_window(self) -> int:
-        return (self.batch or (1000, 60))[1]
+        return (self.batch or (10000, 60))[1]
 
     @property
     def params(self) -> dict[str, str]:
@@ -164,6 +164,7 @@ class Scenario:
             "METRICS_NAMESPACE": self.op("MetricsNamespace"),
             "WATCH_QUEUE_URL": "<WatchQueue>",
             "FRESH_TOPIC_ARN": "<FreshTopic>" if self.notices else "",
+            "QUEUE_URL": "<Queue>" if self.mode in QUEUE_MODES else "",
         }
 
     @property
@@ -353,7 +354,8 @@ def check_role(resources: dict, scenario: Scenario) -> None:
         # It supports no resource-level permission.
         expected["cloudfront:ListDistributions"] = ["*"]
     if scenario.mode in QUEUE_MODES:
-        for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"):
+        # The changes queue's mapping, and messages waiting for room brought back sooner.
+        for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"):
             expected[action].append("<Queue.Arn>")
     if scenario.notices:
         expected["sns:Publish"] = ["<FreshTopic>"]
@@ -1211,7 +1213,7 @@ def test_parameters():
     assert params["Wiring"]["AllowedValues"] == MODES
     assert params["Wiring"]["Default"] == "bucket-to-function"
     size, window = params["BatchSize"], params["BatchWindowSeconds"]
-    assert (size["Default"], size["MinValue"], size["MaxValue"]) == (1000, 1, 10000)
+    assert (size["Default"], size["MinValue"], size["MaxValue"]) == (10000, 1, 10000)
     assert (window["Default"], window["MinValue"], window["MaxValue"]) == (60, 0, 300)
     # CloudFormation matches AllowedPattern against the whole value.
     bucket_pattern = params["ExistingBucketName"]["AllowedPattern"]
