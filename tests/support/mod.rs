@@ -125,6 +125,14 @@ pub fn event_path(file: &str) -> PathBuf {
     Path::new(MANIFEST_DIR).join("events").join(file)
 }
 
+/// Where tests, the demo and the benches keep their files (function logs,
+/// large events): inside the project's target directory, never /tmp.
+pub fn scratch_dir() -> PathBuf {
+    let dir = Path::new(MANIFEST_DIR).join("target/scratch");
+    std::fs::create_dir_all(&dir).expect("create target/scratch");
+    dir
+}
+
 /// The path of a tool, or a failure that says how to get it: a missing tool
 /// must never turn into a skipped test.
 pub fn require(tool: &str) -> PathBuf {
@@ -179,6 +187,8 @@ pub struct Stack {
     pub moto_port: u16,
     pub runtime_port: u16,
     pub cloudfront: Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub sns: aws_sdk_sns::Client,
     // Dropped in reverse order of start: function, emulator, moto.
     function: Option<Guard>,
     _emulator: Guard,
@@ -216,16 +226,20 @@ impl Stack {
             .expect("start cargo lambda watch");
         wait_for_port(runtime_port, "cargo lambda watch", &mut emulator);
 
-        let config = aws_sdk_cloudfront::Config::builder()
-            .behavior_version(aws_sdk_cloudfront::config::BehaviorVersion::latest())
-            .region(aws_sdk_cloudfront::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_cloudfront::config::Credentials::for_tests())
+        let shared = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_cloudfront::config::SharedCredentialsProvider::new(
+                aws_sdk_cloudfront::config::Credentials::for_tests(),
+            ))
             .endpoint_url(format!("http://127.0.0.1:{moto_port}"))
             .build();
         Stack {
             moto_port,
             runtime_port,
-            cloudfront: Client::from_conf(config),
+            cloudfront: Client::new(&shared),
+            sqs: aws_sdk_sqs::Client::new(&shared),
+            sns: aws_sdk_sns::Client::new(&shared),
             function: None,
             _emulator: Guard(emulator),
             _moto: Guard(moto),
@@ -309,7 +323,7 @@ impl Stack {
     }
 
     fn function_log_path(&self) -> PathBuf {
-        std::env::temp_dir().join(format!("cloudfront-invalidator-{}.log", self.runtime_port))
+        scratch_dir().join(format!("function-{}.log", self.runtime_port))
     }
 
     /// What the function has logged so far.
@@ -337,9 +351,11 @@ impl Stack {
             // Large events do not fit in one command-line argument (128 KiB).
             Payload::Json(value) => {
                 let n = PAYLOADS.fetch_add(1, Ordering::Relaxed);
-                let path = std::env::temp_dir().join(format!("invalidator-{}-{n}.json", std::process::id()));
+                let path = scratch_dir().join(format!("event-{}-{n}.json", std::process::id()));
                 std::fs::write(&path, value.to_string()).unwrap();
-                cmd.arg("--data-file").arg(path)
+                let output = cmd.arg("--data-file").arg(&path).output();
+                let _ = std::fs::remove_file(path);
+                return output.expect("run cargo lambda invoke");
             }
         };
         cmd.output().expect("run cargo lambda invoke")
@@ -509,7 +525,9 @@ pub fn function_command(cloudfront_port: u16, runtime_api: Option<String>, env: 
         .env(
             "AWS_ENDPOINT_URL_CLOUDFRONT",
             format!("http://127.0.0.1:{cloudfront_port}"),
-        );
+        )
+        // SQS and SNS too (the fault proxy passes them on to moto).
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{cloudfront_port}"));
     if let Some(address) = runtime_api {
         cmd.env("AWS_LAMBDA_RUNTIME_API", address);
     }
