@@ -6,18 +6,26 @@
 //! happened.
 
 pub mod budget;
-pub mod cloudfront;
 pub mod config;
 pub mod discovery;
 pub mod event;
 pub mod filter;
-pub mod handler;
-pub mod metrics;
 pub mod path;
 pub mod plan;
-pub mod queues;
-pub mod start;
 pub mod watch;
 
+// The boundaries and the Lambda function around the pure core above.
+#[cfg(feature = "lambda")]
+pub mod cloudfront;
+#[cfg(feature = "lambda")]
+pub mod handler;
+#[cfg(feature = "lambda")]
+pub mod metrics;
+#[cfg(feature = "lambda")]
+pub mod queues;
+#[cfg(feature = "lambda")]
+pub mod start;
+
 pub use config::Config;
+#[cfg(feature = "lambda")]
 pub use handler::{HandlerError, Invalidator, Response, Summary, deadline_from_epoch_ms};
