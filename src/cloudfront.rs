@@ -49,11 +49,25 @@ pub fn timeout_config(operation: Duration) -> TimeoutConfig {
 
 /// The standard AWS configuration (so `AWS_ENDPOINT_URL` and
 /// `AWS_ENDPOINT_URL_CLOUDFRONT` redirect the clients), in the function's
-/// region, or us-east-1 where CloudFront, a global service, is signed.
+/// region, or us-east-1 where CloudFront, a global service, is signed; HTTPS
+/// through rustls on ring.
 pub async fn shared_config() -> aws_config::SdkConfig {
-    let region = aws_config::meta::region::RegionProviderChain::default_provider().or_else("us-east-1");
+    use aws_config::environment::EnvironmentVariableRegionProvider;
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    // Lambda sets AWS_REGION; the default chain would also try the instance
+    // metadata service, which a function never needs.
+    let region =
+        aws_config::meta::region::RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
+            .or_else("us-east-1");
+    let https = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(https)
         .region(region)
+        // SQS and SNS calls (CloudFront's have their own, below): none may
+        // hold an invocation up.
+        .timeout_config(timeout_config(Duration::from_secs(30)))
         .load()
         .await
 }

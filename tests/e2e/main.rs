@@ -743,6 +743,7 @@ async fn the_proxy_refuses_a_reused_reference_with_other_paths() {
     let id = stack.create_distribution("example-static-site", "").await;
     let proxy = FaultProxy::start(stack.moto_port, vec![]);
     let config = aws_sdk_cloudfront::Config::builder()
+        .http_client(support::http_client())
         .behavior_version(aws_sdk_cloudfront::config::BehaviorVersion::latest())
         .region(aws_sdk_cloudfront::config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_cloudfront::config::Credentials::for_tests())

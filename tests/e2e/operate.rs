@@ -272,6 +272,7 @@ async fn messages_waiting_for_room_come_back_in_a_minute() {
         .collect();
     let client = {
         let config = aws_sdk_cloudfront::Config::builder()
+            .http_client(support::http_client())
             .behavior_version(aws_sdk_cloudfront::config::BehaviorVersion::latest())
             .region(aws_sdk_cloudfront::config::Region::new("us-east-1"))
             .credentials_provider(aws_sdk_cloudfront::config::Credentials::for_tests())

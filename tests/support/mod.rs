@@ -125,6 +125,11 @@ pub fn event_path(file: &str) -> PathBuf {
     Path::new(MANIFEST_DIR).join("events").join(file)
 }
 
+/// A plain HTTP client for the local stand-ins (the SDKs bring none).
+pub fn http_client() -> aws_sdk_cloudfront::config::SharedHttpClient {
+    aws_smithy_http_client::Builder::new().build_http()
+}
+
 /// Where tests, the demo and the benches keep their files (function logs,
 /// large events): inside the project's target directory, never /tmp.
 pub fn scratch_dir() -> PathBuf {
@@ -227,6 +232,7 @@ impl Stack {
         wait_for_port(runtime_port, "cargo lambda watch", &mut emulator);
 
         let shared = aws_config::SdkConfig::builder()
+            .http_client(http_client())
             .behavior_version(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new("us-east-1"))
             .credentials_provider(aws_sdk_cloudfront::config::SharedCredentialsProvider::new(
@@ -331,7 +337,9 @@ impl Stack {
         std::fs::read_to_string(self.function_log_path()).unwrap_or_default()
     }
 
-    /// Invokes the running function through the emulator, as `cargo lambda invoke`.
+    /// Invokes the running function through the emulator, as `cargo lambda
+    /// invoke`; a function that never answers fails the test after 3 minutes
+    /// instead of hanging it.
     pub fn invoke(&self, data: Payload) -> Output {
         let mut cmd = Command::new(require("cargo-lambda"));
         cmd.args([
@@ -345,6 +353,7 @@ impl Stack {
         .arg(self.runtime_port.to_string())
         .args(["--output-format", "json", "--color", "never"])
         .current_dir(MANIFEST_DIR);
+        let mut written = None;
         match data {
             Payload::File(path) => cmd.arg("--data-file").arg(path),
             Payload::Text(text) => cmd.arg("--data-ascii").arg(text),
@@ -353,12 +362,15 @@ impl Stack {
                 let n = PAYLOADS.fetch_add(1, Ordering::Relaxed);
                 let path = scratch_dir().join(format!("event-{}-{n}.json", std::process::id()));
                 std::fs::write(&path, value.to_string()).unwrap();
-                let output = cmd.arg("--data-file").arg(&path).output();
-                let _ = std::fs::remove_file(path);
-                return output.expect("run cargo lambda invoke");
+                written = Some(path.clone());
+                cmd.arg("--data-file").arg(path)
             }
         };
-        cmd.output().expect("run cargo lambda invoke")
+        let output = output_within(&mut cmd, Duration::from_secs(180), || self.function_log());
+        if let Some(path) = written {
+            let _ = std::fs::remove_file(path);
+        }
+        output
     }
 
     /// The IDs of every invalidation moto holds for a distribution,
@@ -453,6 +465,41 @@ fn distribution_config(reference: &str, domain: &str, origin_path: &str) -> Dist
         .enabled(true)
         .build()
         .unwrap()
+}
+
+/// Runs `cmd` to its end, or panics after `limit` with `context()`. The
+/// output is read as it comes, so a large answer never blocks the pipe.
+fn output_within(cmd: &mut Command, limit: Duration, context: impl Fn() -> String) -> Output {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run cargo lambda invoke");
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for cargo lambda invoke") {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("no answer within {limit:?}; the function's log:\n{}", context());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
 }
 
 pub enum Payload<'a> {
