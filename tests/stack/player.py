@@ -163,26 +163,35 @@ class Function:
             with urllib.request.urlopen(request, timeout=self.timeout + 10) as answer:
                 return Invocation(True, answer.read().decode(), time.monotonic() - start)
         except urllib.error.HTTPError as error:
-            self.failures += 1
-            return Invocation(False, error.read().decode(errors="replace"), time.monotonic() - start)
+            failed = Invocation(False, error.read().decode(errors="replace"), time.monotonic() - start)
         except (TimeoutError, urllib.error.URLError) as error:
-            self.failures += 1
-            return Invocation(False, f"no answer: {error}", time.monotonic() - start)
+            failed = Invocation(False, f"no answer: {error}", time.monotonic() - start)
+        self.failures += 1
+        if failed.seconds >= self.timeout:
+            # Lambda ends an execution environment whose invocation timed out.
+            self._log.write(f"--- invocation timed out after {failed.seconds:.0f} s; ending the process\n".encode())
+            self._log.flush()
+            self._end(self._process)
+        return failed
 
     def log_tail(self, lines: int = 40) -> str:
         self._log.flush()
         text = self.log_path.read_text(errors="replace").splitlines()
         return "\n".join(text[-lines:])
 
+    @staticmethod
+    def _end(process: subprocess.Popen | None) -> None:
+        if process and process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
     def stop(self) -> None:
-        for process in (self._process, self._emulator):
-            if process and process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
+        self._end(self._process)
+        self._end(self._emulator)
         self._log.close()
 
 
