@@ -77,7 +77,7 @@ stack-test: $(STACK_VENV)/.installed
 	@command -v cargo >/dev/null || { echo "error: cargo is needed to build the function (https://rustup.rs)"; exit 1; }
 	cargo build --bin cloudfront-invalidator
 	mkdir -p $(STACK_TMP)/tmp
-	TMPDIR=$(CURDIR)/$(STACK_TMP)/tmp $(STACK_VENV)/bin/python -m pytest -p no:cacheprovider tests/stack -q
+	TMPDIR=$(CURDIR)/$(STACK_TMP)/tmp $(STACK_VENV)/bin/python -m pytest -p no:cacheprovider -n 2 tests/stack -q
 
 ## make demo: the user story on a deployed stack: collectstatic twice, what viewers got
 ## before and after the function's invalidation.

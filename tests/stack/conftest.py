@@ -1,10 +1,13 @@
-"""The stack tests share one local AWS (moto's server in this process) and
-print the figures of every scenario at the end of the run."""
+"""Each pytest worker has its own local AWS (moto's server in its process);
+every scenario leaves its figures beside its logs, and the run prints them
+all at the end (also in target/stack-tmp/figures.md)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -14,14 +17,17 @@ sys.path[:0] = [str(ROOT / "tools"), str(ROOT / "tests/template"), str(Path(__fi
 
 from figures import table  # noqa: E402
 from local_aws import LocalAws  # noqa: E402
+from scenario import Figures  # noqa: E402
 
 WORK = ROOT / "target/stack-tmp/scenarios"
-FIGURES: list = []
 
 
 def pytest_configure(config):
     # moto says so for each resource type it skips; deploy() checks which.
     config.addinivalue_line("filterwarnings", "ignore:Tried to parse:UserWarning")
+    if not hasattr(config, "workerinput"):  # once, in the process that runs or controls the tests
+        shutil.rmtree(WORK, ignore_errors=True)
+        WORK.mkdir(parents=True)
 
 
 @pytest.fixture(scope="session")
@@ -33,20 +39,26 @@ def aws():
 
 @pytest.fixture(scope="session")
 def work_root() -> Path:
-    shutil.rmtree(WORK, ignore_errors=True)
-    WORK.mkdir(parents=True)
     return WORK
 
 
-@pytest.fixture(scope="session")
-def figures() -> list:
-    return FIGURES
+@pytest.fixture
+def record():
+    """Keeps a scenario's figures for the summary."""
+
+    def keep(figures: Figures, work: Path) -> None:
+        (work / "figures.json").write_text(json.dumps(asdict(figures)))
+
+    return keep
 
 
-def pytest_terminal_summary(terminalreporter):
-    if not FIGURES:
+def pytest_terminal_summary(terminalreporter, config):
+    if hasattr(config, "workerinput"):
         return
-    text = table(FIGURES)
+    found = [Figures(**json.loads(p.read_text())) for p in WORK.glob("*/figures.json")]
+    if not found:
+        return
+    text = table(found)
     (ROOT / "target/stack-tmp/figures.md").write_text(text + "\n")
     terminalreporter.write_sep("=", "what viewers got (also in target/stack-tmp/figures.md)")
     terminalreporter.write_line(text)

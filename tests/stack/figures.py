@@ -9,7 +9,12 @@ SCENARIO_NAMES = {
 }
 
 
+ORDER = {name: i for i, name in enumerate(["django", "sync", "burst", "bucket-to-function", "bucket-to-queue",
+                                             "existing-bucket", "listed", "auto"])}
+
+
 def table(figures) -> str:
+    figures = sorted(figures, key=lambda f: (ORDER[f.scenario], ORDER[f.wiring], ORDER[f.distributions]))
     rows = [
         "| scenario | wiring | distributions | S3 events | invocations | stale without the function "
         "| stale after its invalidations | invalidation requests | paths billed |",
