@@ -135,7 +135,7 @@ def deploy(aws, name: str, params: dict[str, str]) -> Stack:
         dead_letter_url=dead_letter_url,
         dead_letter_arn=dead_letter_arn,
         invoke_config=invoke_config,
-        log_format=function.get("LoggingConfig", {}).get("LogFormat") or logging_config.get("LogFormat"),
+        log_format=(function.get("LoggingConfig") or {}).get("LogFormat") or logging_config.get("LogFormat"),
     )
 
 
