@@ -1,4 +1,4 @@
-"""A local AWS in this process: moto's server, with five small patches.
+"""A local AWS in this process: moto's server, with six small patches.
 
 moto 5.2.5 answers CloudFormation, S3, SQS, EventBridge, Lambda (the
 function's configuration), IAM and CloudFront from one server, which is all
@@ -22,7 +22,9 @@ from dataclasses import dataclass
 
 from moto.awslambda.models import LambdaBackend
 from moto.cloudformation import parsing as cfn_parsing
+from moto.cloudwatch.models import cloudwatch_backends
 from moto.core import utils as moto_utils
+from moto.core.common_models import CloudFormationModel
 from moto.s3 import notifications as s3_notifications
 from moto.s3.models import FakeBucket, s3_backends
 from moto.utilities.utils import get_partition
@@ -146,6 +148,61 @@ def _unix_time_now_fast(dt=None):
     return time.time() if dt is None else _unix_time(dt)
 
 
+# Patch 6. moto's CloudFormation has no AWS::CloudWatch::Alarm: it skips the
+# alarms, and then fails the whole stack where the dashboard's body names
+# their ARNs ("Fn::GetAtt references undefined resource DeadLetterAlarm").
+# Here an alarm is made by the CloudWatch backend's PutMetricAlarm, the call
+# CloudFormation makes, from the resource's properties.
+class _CloudFormationAlarm(CloudFormationModel):
+    # moto files each model under the service its module names.
+    __module__ = "moto.cloudwatch.local_aws"
+
+    def __init__(self, alarm):
+        self.alarm = alarm
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CloudWatch::Alarm"
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "AlarmName"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "Arn"
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        if attribute_name == "Arn":
+            return self.alarm.alarm_arn
+        raise NotImplementedError(attribute_name)
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.alarm.name
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        p = cloudformation_json["Properties"]
+        alarm = cloudwatch_backends[account_id][region_name].put_metric_alarm(
+            name=p.get("AlarmName") or resource_name,
+            namespace=p.get("Namespace"),
+            metric_name=p.get("MetricName"),
+            comparison_operator=p["ComparisonOperator"],
+            evaluation_periods=int(p["EvaluationPeriods"]),
+            period=int(p["Period"]),
+            threshold=float(p["Threshold"]),
+            statistic=p.get("Statistic"),
+            description=p.get("AlarmDescription"),
+            dimensions=p.get("Dimensions", []),
+            alarm_actions=p.get("AlarmActions", []),
+            ok_actions=p.get("OKActions", []),
+            datapoints_to_alarm=int(p["DatapointsToAlarm"]) if "DatapointsToAlarm" in p else None,
+            treat_missing_data=p.get("TreatMissingData"),
+        )
+        return cls(alarm)
+
+
 _patched = False
 
 
@@ -158,6 +215,9 @@ def _patch() -> None:
     cfn_parsing.clean_json = _clean_json_dropping_no_value
     FakeBucket.create_from_cloudformation_json = classmethod(_create_bucket_with_notifications)
     moto_utils.unix_time = _unix_time_now_fast
+    # moto finds the types it supports among CloudFormationModel's subclasses, once.
+    cfn_parsing.get_model_map.cache_clear()
+    cfn_parsing.get_name_type_map.cache_clear()
     # One line per request from werkzeug would bury the test's own output.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     _patched = True
@@ -199,6 +259,19 @@ class LocalAws:
             # The generic variable: every service the process calls comes here.
             "AWS_ENDPOINT_URL": self.endpoint,
         }
+
+    def let_delays_pass(self, queue_url: str) -> int:
+        """Lets time pass for a queue's delayed messages (SendMessage's
+        DelaySeconds): they can be received now. Returns how many. This is a
+        clock for one queue, like ChangeMessageVisibility for a received
+        message; nothing else of them changes."""
+        from moto.sqs.models import sqs_backends
+
+        queue = sqs_backends[ACCOUNT][REGION].queues[queue_url.rsplit("/", 1)[1]]
+        delayed = [m for m in queue._messages if m.delayed]
+        for message in delayed:
+            message.delayed_until = 0
+        return len(delayed)
 
     def stop(self) -> None:
         self._server.stop()

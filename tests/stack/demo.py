@@ -63,7 +63,7 @@ def main() -> None:
 
 def tell(aws, run: Run) -> None:
     stack, (distribution,) = run.stack, run.ids
-    mapping = stack.mapping
+    mapping = stack.changes.mapping
     say(
         f"stack {stack.name}: bucket {stack.bucket}, queue batches of up to {mapping['BatchSize']} "
         f"messages in a {mapping['MaximumBatchingWindowInSeconds']} s window, SkipHashedNames=true"

@@ -21,10 +21,26 @@ from cfn_eval import Deployment, load_sam, translate
 # Resource types moto 5.2.5's CloudFormation does not create (it warns and goes
 # on). tests/template keeps checking them offline; deploy() fails if moto skips
 # anything else, or starts creating one of these.
-SKIPPED = {"AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy", "AWS::Lambda::EventInvokeConfig"}
+SKIPPED = {
+    "AWS::S3::BucketPolicy",
+    "AWS::SQS::QueuePolicy",
+    "AWS::Lambda::EventInvokeConfig",
+    "AWS::Logs::QueryDefinition",
+    "AWS::SNS::Subscription",
+}
 
 ARTIFACTS = "stack-test-artifacts"
 CODE_KEY = "cloudfront-invalidator.zip"
+
+
+@dataclass
+class Mapping:
+    """An event source mapping of the function, and the queue it reads."""
+
+    logical_id: str
+    mapping: dict  # GetEventSourceMapping
+    queue_url: str
+    queue: dict  # the queue's attributes
 
 
 @dataclass
@@ -34,12 +50,10 @@ class Stack:
     name: str
     params: dict[str, str]
     outputs: dict[str, str]
-    resources: dict[str, str]  # logical ID -> physical ID, what moto created
+    resources: dict[str, tuple[str, str]]  # logical ID -> (type, physical ID), what moto created
     skipped: dict[str, str]  # logical ID -> type, what moto did not create
     function: dict  # GetFunctionConfiguration
-    mapping: dict | None  # GetEventSourceMapping (queue wirings)
-    queue_url: str | None
-    queue: dict = field(default_factory=dict)  # the queue's attributes
+    mappings: list[Mapping]  # every event source mapping of the function
     dead_letter_url: str = ""
     dead_letter_arn: str = ""
     # From the translated template, for what moto skips or drops (see player.py).
@@ -53,6 +67,16 @@ class Stack:
     @property
     def bucket(self) -> str:
         return self.outputs.get("BucketName") or self.params["ExistingBucketName"]
+
+    @property
+    def changes(self) -> Mapping | None:
+        """The mapping of the changes queue (the queue wirings' QueueUrl)."""
+        url = self.outputs.get("QueueUrl")
+        return next((m for m in self.mappings if m.queue_url == url), None) if url else None
+
+    @property
+    def queue_urls(self) -> list[str]:
+        return [physical for kind, physical in self.resources.values() if kind == "AWS::SQS::Queue"]
 
 
 def upload_code(aws) -> None:
@@ -90,7 +114,7 @@ def deploy(aws, name: str, params: dict[str, str]) -> Stack:
     outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
 
     summaries = cfn.list_stack_resources(StackName=stack_id)["StackResourceSummaries"]
-    resources = {r["LogicalResourceId"]: r.get("PhysicalResourceId", "") for r in summaries}
+    resources = {r["LogicalResourceId"]: (r["ResourceType"], r.get("PhysicalResourceId", "")) for r in summaries}
     rendered = Deployment(template, params)
     wanted = {n: r["Type"] for n, r in rendered.kept("Resources").items()}
     skipped = {n: t for n, t in wanted.items() if n not in resources}
@@ -100,16 +124,21 @@ def deploy(aws, name: str, params: dict[str, str]) -> Stack:
 
     lam, sqs = aws.client("lambda"), aws.client("sqs")
     function = lam.get_function_configuration(FunctionName=outputs["FunctionArn"])
-    mapping, queue_url, queue = None, outputs.get("QueueUrl"), {}
-    if queue_url:
-        queue = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
-        (listed,) = lam.list_event_source_mappings(EventSourceArn=queue["QueueArn"])["EventSourceMappings"]
-        mapping = lam.get_event_source_mapping(UUID=listed["UUID"])
+    queues = {}
+    for kind, url in resources.values():
+        if kind == "AWS::SQS::Queue":
+            queues[url] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    by_arn = {attrs["QueueArn"]: url for url, attrs in queues.items()}
+    mapping_ids = {physical: logical for logical, (kind, physical) in resources.items()
+                   if kind == "AWS::Lambda::EventSourceMapping"}
+    mappings = []
+    for uuid, logical in mapping_ids.items():
+        mapping = lam.get_event_source_mapping(UUID=uuid)
         assert mapping["FunctionArn"] == function["FunctionArn"], mapping
+        url = by_arn[mapping["EventSourceArn"]]
+        mappings.append(Mapping(logical, mapping, url, queues[url]))
     dead_letter_url = outputs["DeadLetterQueueUrl"]
-    dead_letter_arn = sqs.get_queue_attributes(QueueUrl=dead_letter_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
+    dead_letter_arn = queues[dead_letter_url]["QueueArn"]
 
     # moto skips EventInvokeConfig and keeps no LoggingConfig, so these two
     # come from the translated template, rendered for these parameters, with
@@ -129,9 +158,7 @@ def deploy(aws, name: str, params: dict[str, str]) -> Stack:
         resources=resources,
         skipped=skipped,
         function=function,
-        mapping=mapping,
-        queue_url=queue_url,
-        queue=queue,
+        mappings=mappings,
         dead_letter_url=dead_letter_url,
         dead_letter_arn=dead_letter_arn,
         invoke_config=invoke_config,

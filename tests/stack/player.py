@@ -6,9 +6,11 @@ reports for it (GetFunctionConfiguration), its memory size and timeout, and
 AWS_ENDPOINT_URL pointing every AWS call at the local AWS. Two players deliver
 the events moto produced, as Lambda would:
 
-- `QueuePoller` is the event source mapping of the queue wirings. It reads its
-  settings from GetEventSourceMapping (batch size, batching window, response
-  types) and the queue's attributes (visibility timeout, redrive policy).
+- `QueuePoller` is an event source mapping: the changes queue's in the queue
+  wirings, the watch queue's in all (the function follows each invalidation
+  from there). It reads its settings from GetEventSourceMapping (batch size,
+  batching window, response types) and the queue's attributes (visibility
+  timeout, redrive policy).
 - `AsyncInvoker` is Lambda's asynchronous invocation, for bucket-to-function:
   the events come from moto's S3 through tools/local_aws.py's capture, and the
   retry and on-failure settings from the template's EventInvokeConfig (moto's
@@ -97,6 +99,7 @@ class Function:
         self.memory = int(config["MemorySize"])
         self.invocations = 0
         self.failures = 0
+        self._count = threading.Lock()  # the async player's thread invokes too
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(log_path, "ab")
         self.port = free_port()
@@ -151,7 +154,8 @@ class Function:
             self._log.write(f"--- function exited ({self._process.returncode}); starting a new one\n".encode())
             self._log.flush()
             self._start()
-        self.invocations += 1
+        with self._count:
+            self.invocations += 1
         request = urllib.request.Request(
             f"http://127.0.0.1:{self.port}/2015-03-31/functions/_/invocations",
             data=payload.encode(),
@@ -166,7 +170,8 @@ class Function:
             failed = Invocation(False, error.read().decode(errors="replace"), time.monotonic() - start)
         except (TimeoutError, urllib.error.URLError) as error:
             failed = Invocation(False, f"no answer: {error}", time.monotonic() - start)
-        self.failures += 1
+        with self._count:
+            self.failures += 1
         if failed.seconds >= self.timeout:
             # Lambda ends an execution environment whose invocation timed out.
             self._log.write(f"--- invocation timed out after {failed.seconds:.0f} s; ending the process\n".encode())
@@ -196,20 +201,24 @@ class Function:
 
 
 class QueuePoller:
-    """The stack's event source mapping, played against the stack's queue."""
+    """One event source mapping of the stack, played against its queue: the
+    changes queue of the queue wirings, and the watch queue of every wiring
+    (the function follows each invalidation it created from there)."""
 
-    def __init__(self, aws, stack, function: Function):
-        self.sqs, self.stack, self.function = aws.client("sqs"), stack, function
-        mapping = stack.mapping
-        assert mapping["State"] in ("Enabled", "Creating"), mapping
-        self.batch_size = int(mapping["BatchSize"])
-        self.window = int(mapping.get("MaximumBatchingWindowInSeconds", 0))
-        self.report_failures = "ReportBatchItemFailures" in mapping.get("FunctionResponseTypes", [])
-        self.visibility_timeout = int(stack.queue["VisibilityTimeout"])
-        self.max_receives = json.loads(stack.queue["RedrivePolicy"])["maxReceiveCount"]
-        self.queue_arn = stack.queue["QueueArn"]
+    def __init__(self, aws, mapping, function: Function):
+        self.aws, self.sqs, self.function = aws, aws.client("sqs"), function
+        self.name, self.queue_url = mapping.logical_id, mapping.queue_url
+        settings = mapping.mapping
+        assert settings["State"] in ("Enabled", "Creating"), settings
+        self.batch_size = int(settings["BatchSize"])
+        self.window = int(settings.get("MaximumBatchingWindowInSeconds", 0))
+        self.report_failures = "ReportBatchItemFailures" in settings.get("FunctionResponseTypes", [])
+        self.visibility_timeout = int(mapping.queue["VisibilityTimeout"])
+        self.max_receives = json.loads(mapping.queue["RedrivePolicy"])["maxReceiveCount"]
+        self.queue_arn = mapping.queue["QueueArn"]
         self.batches: list[int] = []  # messages per invocation
         self.redelivered = 0  # messages made visible again after a failure
+        self.waited_out = 0  # delayed messages whose delay was let pass
 
     def _receive_batch(self) -> list[dict]:
         """Up to BatchSize messages, or what the queue holds when the batching
@@ -223,7 +232,7 @@ class QueuePoller:
         size = 0
         while len(batch) < self.batch_size:
             got = self.sqs.receive_message(
-                QueueUrl=self.stack.queue_url,
+                QueueUrl=self.queue_url,
                 MaxNumberOfMessages=min(10, self.batch_size - len(batch)),
                 AttributeNames=["All"],
                 MessageAttributeNames=["All"],
@@ -240,6 +249,14 @@ class QueuePoller:
                     return batch
                 batch.append(record)
         return batch
+
+    def _after_delays(self) -> list[dict]:
+        """When only delayed messages are left (the function sends each new
+        invalidation to its watch queue with a 60 s delay), the delay is let
+        pass at once instead of waited for."""
+        waited = self.aws.let_delays_pass(self.queue_url)
+        self.waited_out += waited
+        return self._receive_batch() if waited else []
 
     def _record(self, message: dict) -> dict:
         """The SQS event record Lambda builds from a received message."""
@@ -258,7 +275,7 @@ class QueuePoller:
     def _make_visible(self, messages: list[dict]) -> None:
         for m in messages:
             self.sqs.change_message_visibility(
-                QueueUrl=self.stack.queue_url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0
+                QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0
             )
 
     def _release(self, records: list[dict]) -> None:
@@ -269,11 +286,13 @@ class QueuePoller:
         self._make_visible([{"ReceiptHandle": r["receiptHandle"]} for r in records])
         self.redelivered += len(records)
 
-    def drain(self) -> None:
-        """Invokes the function with batches until the queue is empty. One
-        batch at a time: the mapping's MaximumConcurrency (2) allows two at
-        once, which changes nothing the tests measure."""
-        while batch := self._receive_batch():
+    def drain(self) -> int:
+        """Invokes the function with batches until the queue is empty; returns
+        how many. One batch at a time: the mapping's MaximumConcurrency (2)
+        allows two at once, which changes nothing the tests measure."""
+        invoked = 0
+        while batch := self._receive_batch() or self._after_delays():
+            invoked += 1
             self.batches.append(len(batch))
             result = self.function.invoke(json.dumps({"Records": batch}))
             if not result.ok:
@@ -285,11 +304,12 @@ class QueuePoller:
             done = [r for r in batch if r["messageId"] not in failed]
             for i in range(0, len(done), 10):
                 answer = self.sqs.delete_message_batch(
-                    QueueUrl=self.stack.queue_url,
+                    QueueUrl=self.queue_url,
                     Entries=[{"Id": str(n), "ReceiptHandle": r["receiptHandle"]} for n, r in enumerate(done[i : i + 10])],
                 )
                 assert not answer.get("Failed"), answer
             self._release([r for r in batch if r["messageId"] in failed])
+        return invoked
 
 
 class AsyncInvoker:

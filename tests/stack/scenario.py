@@ -39,7 +39,9 @@ class Figures:
     wiring: str
     distributions: str  # "listed" or "auto"
     events: int = 0  # S3 events delivered (queue messages or async events)
-    invocations: int = 0
+    invocations: int = 0  # of the function, all of them
+    watch_invocations: int = 0  # of them, from the watch queue
+    watched: int = 0  # invalidations followed to Completed through the watch queue
     batches: list[int] = field(default_factory=list)
     stale_before: int = 0  # after the second deploy, before its invalidations
     stale_without: int = 0  # after it, edges that never invalidate
@@ -96,8 +98,12 @@ class Run:
         self.bucket = self.stack.bucket
 
         self.function = Function(aws, self.stack, work / "function.log")
-        if self.stack.mapping:
-            self.player = QueuePoller(aws, self.stack, self.function)
+        # Every event source mapping of the stack is played; the changes come
+        # through the changes queue's, or (bucket-to-function) from S3 directly.
+        self.pollers = [QueuePoller(aws, m, self.function) for m in self.stack.mappings]
+        changes = self.stack.changes
+        if changes:
+            self.player = next(p for p in self.pollers if p.queue_url == changes.queue_url)
         else:
             self.player = AsyncInvoker(aws, self.stack, self.function, local_aws.lambda_invocations)
 
@@ -119,10 +125,23 @@ class Run:
 
     # -- steps ------------------------------------------------------------------
 
+    def use(self, function: Function) -> None:
+        """Plays the stack with another process of the function."""
+        self.function.stop()
+        self.function = function
+        for player in self.pollers + [self.player]:
+            player.function = function
+
     def deliver(self) -> list[tuple[str, list[str]]]:
-        """The played Lambda service delivers what S3 sent; then each new
-        invalidation CloudFront recorded reaches every edge that applies them."""
-        self.player.drain()
+        """The played Lambda service delivers what S3 sent, and whatever the
+        function sent to its own queues, until every queue is quiet; then each
+        new invalidation CloudFront recorded reaches every edge that applies
+        them."""
+        while True:
+            if isinstance(self.player, AsyncInvoker):
+                self.player.drain()
+            if sum(p.drain() for p in self.pollers) == 0:
+                break
         applied = []
         for d in self.ids:
             for paths in self.logs[d].new():
@@ -147,6 +166,8 @@ class Run:
     def finish(self) -> Figures:
         f = self.figures
         f.invocations = self.function.invocations
+        f.watch_invocations = sum(len(p.batches) for p in self.pollers if p is not self.player)
+        f.watched = sum(sum(p.batches) for p in self.pollers if p is not self.player)
         if isinstance(self.player, QueuePoller):
             f.batches = self.player.batches
             f.events = sum(self.player.batches) - self.player.redelivered
@@ -163,14 +184,11 @@ class Run:
         nothing in the dead-letter queue, no function error, and discovery
         leaving other distributions alone."""
         sqs = self.aws.client("sqs")
-        queues = [self.stack.dead_letter_url] + ([self.stack.queue_url] if self.stack.queue_url else [])
-        for url in queues:
-            attrs = sqs.get_queue_attributes(
-                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-            )["Attributes"]
-            assert attrs == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesNotVisible": "0"}, (
-                f"{url}: {attrs}"
-            )
+        for url in self.stack.queue_urls:
+            counts = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                      "ApproximateNumberOfMessagesDelayed"]
+            attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=counts)["Attributes"]
+            assert attrs == dict.fromkeys(counts, "0"), f"{url}: {attrs}"
         assert self.function.failures == 0, f"{self.function.failures} failed invocations"
         if self.bystander:
             got = self.aws.client("cloudfront").list_invalidations(DistributionId=self.bystander)
@@ -262,12 +280,13 @@ def burst(aws, work: Path, wiring: str, discover: bool) -> Figures:
     run = Run(aws, work, "burst", wiring, discover, params=dict(BURST_PARAMS))
     try:
         # Sized from what the stack reports, so that it spans several batches.
-        batch = int((run.stack.mapping or {}).get("BatchSize", BURST_PARAMS["BatchSize"]))
+        changes = run.stack.changes
+        batch = int(changes.mapping["BatchSize"]) if changes else int(BURST_PARAMS["BatchSize"])
         tool = Burst(work, int(batch * BURST_PER_BATCH))
         play(run, lambda: tool.upload(aws, run.bucket, 1, work), lambda: tool.upload(aws, run.bucket, 2, work))
         run.check()
         figures = run.finish()
-        if run.stack.mapping:
+        if changes:
             full = [b for b in figures.batches if b == batch]
             assert len(full) >= 2 * int(BURST_PER_BATCH), f"batches {figures.batches}, size {batch}"
         return figures
