@@ -287,4 +287,4 @@ if __name__ == "__main__":
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
-        aws.stop()
+        pass  # the server's thread is a daemon: it ends with the process
