@@ -4,16 +4,19 @@ SHELL := /bin/bash
 PYTHON ?= python3
 AWS_VENV := .venv/aws
 CHECKOV_VENV := .venv/checkov
+STACK_VENV := .venv/stack
+# Scratch space of the stack tests and the demo (never /tmp).
+STACK_TMP := target/stack-tmp
 export PATH := $(CURDIR)/$(AWS_VENV)/bin:$(CURDIR)/$(CHECKOV_VENV)/bin:$(PATH)
 # Offline tools still want a region; CloudFront itself is global.
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 export CARGO_TERM_COLOR := never
 
-.PHONY: test tools rust-tools lint unit template fuzz-short fuzz demo bench soak build package clean
+.PHONY: test tools rust-tools lint unit template fuzz-short fuzz stack-test demo demo-events bench soak build package clean
 
 ## make test: everything CI runs.
-test: tools lint unit template fuzz-short
+test: tools lint unit template fuzz-short stack-test
 
 tools: $(AWS_VENV)/.installed $(CHECKOV_VENV)/.installed rust-tools
 
@@ -21,6 +24,16 @@ $(AWS_VENV)/.installed: tools/requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) is needed to install the AWS stand-ins (Debian: apt-get install python3 python3-venv)"; exit 1; }
 	$(PYTHON) -m venv $(AWS_VENV)
 	$(AWS_VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
+	touch $@
+
+# The stack tests' and the demo's tools: moto, the SAM translator, Django,
+# django-storages, the AWS CLI, cargo-lambda, pytest (pinned).
+$(STACK_VENV)/.installed: tools/requirements-stack.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) is needed for the stack tests and the demo (Debian: apt-get install python3 python3-venv)"; exit 1; }
+	@echo "installing the local AWS, Django, the AWS CLI and cargo-lambda (pinned, into $(STACK_VENV); first time: about a minute)..."
+	$(PYTHON) -m venv $(STACK_VENV)
+	$(STACK_VENV)/bin/pip install --disable-pip-version-check --progress-bar off -r tools/requirements-stack.txt
+	$(STACK_VENV)/bin/pip check
 	touch $@
 
 $(CHECKOV_VENV)/.installed: tools/requirements-checkov.txt
@@ -57,8 +70,26 @@ fuzz-short:
 fuzz:
 	bash fuzz/run.sh 300
 
-## make demo: moto as CloudFront, the function under the runtime emulator, every sample event.
-demo: tools
+## The stack in a local AWS: template.yaml deployed into moto in every wiring, listed
+## distributions and auto, fed by collectstatic, aws s3 sync and a burst, read by
+## modelled CloudFront edges; prints the figures (also in target/stack-tmp/figures.md).
+stack-test: $(STACK_VENV)/.installed
+	@command -v cargo >/dev/null || { echo "error: cargo is needed to build the function (https://rustup.rs)"; exit 1; }
+	cargo build --bin cloudfront-invalidator
+	mkdir -p $(STACK_TMP)/tmp
+	TMPDIR=$(CURDIR)/$(STACK_TMP)/tmp $(STACK_VENV)/bin/python -m pytest -p no:cacheprovider -n 2 tests/stack -q
+
+## make demo: the user story on a deployed stack: collectstatic twice, what viewers got
+## before and after the function's invalidation.
+demo: $(STACK_VENV)/.installed
+	@command -v cargo >/dev/null || { echo "error: cargo is needed to build the function (https://rustup.rs)"; exit 1; }
+	@echo "building the function (first time: about 3 minutes)..."
+	cargo build --bin cloudfront-invalidator
+	mkdir -p $(STACK_TMP)/tmp
+	TMPDIR=$(CURDIR)/$(STACK_TMP)/tmp $(STACK_VENV)/bin/python tests/stack/demo.py
+
+## make demo-events: moto as CloudFront, the function under the runtime emulator, every sample event.
+demo-events: tools
 	cargo build
 	cargo run --quiet --example demo
 
