@@ -105,20 +105,22 @@ pub fn check_path(key: &str, path: &InvalidationPath) -> Result<(), String> {
         }
         i += 1;
     }
-    // Decoding gives back the key; a key with `*` gives the wildcard of the
-    // key's prefix before its first `*`: it covers the key and nothing outside
-    // that prefix.
-    let (literal, wildcard) = match key.find('*') {
-        Some(star) => (&key[..star], true),
+    // Decoding gives back the key; a key with `*` or `~` gives the wildcard
+    // of the key's prefix before the first of them: it covers the key and
+    // nothing outside that prefix.
+    let (literal, wildcard) = match key.find(['*', '~']) {
+        Some(at) => (&key[..at], true),
         None => (key, false),
     };
     if path.is_wildcard() != wildcard || p.ends_with('*') != wildcard {
-        return fail("wildcard if and only if the key holds *");
+        return fail("wildcard if and only if the key holds * or ~");
     }
     let encoded = &p[1..p.len() - usize::from(wildcard)];
     match percent_decode(encoded) {
         Ok(decoded) if decoded == literal.as_bytes() => Ok(()),
-        Ok(_) if wildcard => fail("wildcard prefix does not decode to the key's prefix before its first *"),
+        Ok(_) if wildcard => {
+            fail("wildcard prefix does not decode to the key's prefix before its first * or ~")
+        }
         Ok(_) => fail("path does not decode to the key"),
         Err(e) => fail(&e),
     }

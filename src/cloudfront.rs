@@ -309,7 +309,7 @@ pub fn read_until(time_left: Duration) -> Instant {
 /// Pages of ListInvalidations read at most, and how far back: CloudFront
 /// lists the newest first, and an invalidation takes minutes, rarely 40.
 /// (moto lists the oldest first; the tests keep under a page per distribution.)
-const MAX_PAGES: usize = 10;
+const MAX_PAGES: usize = 3;
 const RECENT: Duration = Duration::from_secs(3600);
 /// GetInvalidation calls per distribution per invocation at most; the
 /// answers are kept, since an invalidation's paths never change.

@@ -107,13 +107,16 @@ impl InvalidationPath {
     /// The path that invalidates the object cached for a decoded key (already
     /// relative to the distribution's origin path).
     ///
-    /// CloudFront reads `*` as a wildcard and offers no escape for a literal
-    /// one, so a key holding `*` is covered by a prefix wildcard cut just before
-    /// its first `*`: `a/b*c.txt` becomes `/a/b*`, which matches the object
-    /// and nothing outside `a/b`.
+    /// Two characters have no path that certainly matches the cached object,
+    /// so a key holding one is covered by a prefix wildcard cut just before
+    /// the first of them, which matches the object and nothing outside that
+    /// prefix: CloudFront reads `*` as a wildcard and offers no escape for a
+    /// literal one (`a/b*c.txt` gives `/a/b*`); a literal `~` is refused
+    /// (InvalidArgument), and its escape `%7E` does not match the URL a
+    /// browser requests, which keeps `~` literal (`~alice/x.html` gives `/*`).
     pub fn for_key(key: &str) -> Self {
-        let (literal, wildcard) = match key.find('*') {
-            Some(star) => (&key[..star], true),
+        let (literal, wildcard) = match key.find(['*', '~']) {
+            Some(at) => (&key[..at], true),
             None => (key, false),
         };
         let mut path = String::with_capacity(literal.len() + 2);
@@ -179,7 +182,10 @@ mod tests {
         ("tick%60.txt", "/tick%60.txt"),
         ("quote%22.txt", "/quote%22.txt"),
         ("angle%3Cb%3E.html", "/angle%3Cb%3E.html"),
-        ("%7Euser/home.html", "/%7Euser/home.html"),
+        ("%7Euser/home.html", "/*"),
+        ("docs/%7Euser/home.html", "/docs/*"),
+        ("a%2Ab%7Ec", "/a*"),
+        ("a%7Eb%2Ac", "/a*"),
         ("a%3Db%26c%3Dd.txt", "/a=b&c=d.txt"),
         ("semi%3Bcolon%2Ccomma.txt", "/semi;colon,comma.txt"),
         ("at%40sign%21bang.txt", "/at@sign!bang.txt"),
@@ -247,8 +253,9 @@ mod tests {
     }
 
     #[test]
-    fn wildcard_only_for_star_keys() {
+    fn wildcard_only_for_star_and_tilde_keys() {
         assert!(InvalidationPath::for_key("a*b").is_wildcard());
+        assert!(InvalidationPath::for_key("a~b").is_wildcard());
         assert!(!InvalidationPath::for_key("a/b").is_wildcard());
     }
 

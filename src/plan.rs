@@ -259,7 +259,7 @@ pub fn paths_for(relative: &str, index_document: Option<&str>) -> Vec<Invalidati
     let mut paths = vec![InvalidationPath::for_key(relative)];
     if let Some(index) = index_document {
         let (dir, name) = relative.rsplit_once('/').map_or(("", relative), |(d, n)| (d, n));
-        if name == index && !relative.contains('*') {
+        if name == index && !relative.contains(['*', '~']) {
             if dir.is_empty() {
                 paths.push(InvalidationPath::for_key(""));
             } else {

@@ -622,19 +622,50 @@ async fn a_full_distribution_is_not_called_and_every_message_is_reported() {
     let paths = (0..2999).map(|i| format!("/other/{i}"));
     let get = invalidation_of(paths.chain((0..15).map(|i| format!("/w{i}/*"))).collect());
     let client = client_with(&[&create, &list, &get]);
-    let event = event("events/sqs-s3-batch.json");
+    // More than a few paths: a small demand is sent without reading.
+    let keys: Vec<String> = (0..11).map(|i| format!("css/f{i}.css")).collect();
+    let event = sqs_event(&keys);
     let invalidator = Invalidator::new(client, config("E1BUSY", false));
     let deadline = Instant::now() + PLENTY;
     let Response::Batch(batch) = invalidator.handle(&event, deadline).await.unwrap() else {
         panic!("a batch response")
     };
-    assert_eq!(batch.batch_item_failures.len(), 3);
+    assert_eq!(batch.batch_item_failures.len(), 11);
     assert_eq!(create.num_calls(), 0);
     assert_eq!((list.num_calls(), get.num_calls()), (1, 1));
     // The next invocation reads the list again but not the invalidation it knows.
     invalidator.handle(&event, deadline).await.unwrap();
     assert_eq!((list.num_calls(), get.num_calls()), (2, 1));
     assert_eq!(create.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_few_exact_paths_are_sent_without_reading_what_is_in_progress() {
+    // A function invoked per object would read the list thousands of times
+    // in a deploy; if CloudFront is full, its refusal is retried like no room.
+    let seen = Seen::default();
+    let create = recording(&seen, "I1");
+    let list = in_progress(&[]);
+    let keys: Vec<String> = (0..10).map(|i| format!("css/f{i}.css")).collect();
+    let failed = handle_sqs(
+        &client_with(&[&create, &list]),
+        &config("E1ABC", false),
+        &sqs_event(&keys),
+        PLENTY,
+    )
+    .await;
+    assert!(failed.is_empty());
+    assert_eq!((list.num_calls(), seen.lock().unwrap().len()), (0, 1));
+    // One more path, and the list is read.
+    let keys: Vec<String> = (0..11).map(|i| format!("css/f{i}.css")).collect();
+    handle_sqs(
+        &client_with(&[&create, &list]),
+        &config("E1ABC", false),
+        &sqs_event(&keys),
+        PLENTY,
+    )
+    .await;
+    assert_eq!(list.num_calls(), 1);
 }
 
 #[tokio::test]

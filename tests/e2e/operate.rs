@@ -302,12 +302,16 @@ async fn messages_waiting_for_room_come_back_in_a_minute() {
     // The changes queue hides a received message for 23 minutes.
     let changes = queue(&stack, "changes", 1380).await;
     stack.start_function_via(proxy.port, &[("DISTRIBUTION_IDS", &id), ("QUEUE_URL", &changes)]);
+    // A wildcard's worth of changes (a few exact paths are sent unread).
     let put = support::sample_put();
+    let mut record = put["Records"][0].clone();
+    record["s3"]["object"]["key"] = "docs/%7Ealice/notes.html".into();
+    let body = json!({"Records": [record]}).to_string();
     stack
         .sqs
         .send_message()
         .queue_url(&changes)
-        .message_body(put.to_string())
+        .message_body(body)
         .send()
         .await
         .unwrap();
