@@ -7,9 +7,9 @@ use crate::budget::InProgress;
 use crate::config::DistributionId;
 use crate::discovery::DistributionOrigins;
 use crate::plan::Batch;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
 use aws_sdk_cloudfront::Client;
+use aws_sdk_cloudfront::config::retry::RetryConfig;
+use aws_sdk_cloudfront::config::timeout::TimeoutConfig;
 use aws_sdk_cloudfront::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cloudfront::operation::create_invalidation::CreateInvalidationError;
 use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
@@ -47,37 +47,14 @@ pub fn timeout_config(operation: Duration) -> TimeoutConfig {
         .build()
 }
 
-/// The standard AWS configuration (so `AWS_ENDPOINT_URL` and
-/// `AWS_ENDPOINT_URL_CLOUDFRONT` redirect the clients), in the function's
-/// region, or us-east-1 where CloudFront, a global service, is signed; HTTPS
-/// through rustls on ring.
-pub async fn shared_config() -> aws_config::SdkConfig {
-    use aws_config::environment::EnvironmentVariableRegionProvider;
-    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
-    // Lambda sets AWS_REGION; the default chain would also try the instance
-    // metadata service, which a function never needs.
-    let region =
-        aws_config::meta::region::RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
-            .or_else("us-east-1");
-    let https = aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https();
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(https)
-        .region(region)
-        // SQS and SNS calls (CloudFront's have their own, below): none may
-        // hold an invocation up.
-        .timeout_config(timeout_config(Duration::from_secs(30)))
-        .load()
-        .await
-}
-
-/// A CloudFront client with the retries and timeouts above.
-pub fn client(shared: &aws_config::SdkConfig) -> Client {
-    let config = aws_sdk_cloudfront::config::Builder::from(shared)
+/// A CloudFront client with the retries and timeouts above, at
+/// `AWS_ENDPOINT_URL_CLOUDFRONT` when set (a local stand-in).
+pub fn client(shared: &aws_types::SdkConfig) -> Client {
+    let mut config = aws_sdk_cloudfront::config::Builder::from(shared)
         .retry_config(retry_config())
-        .timeout_config(timeout_config(OPERATION_TIMEOUT))
-        .build();
+        .timeout_config(timeout_config(OPERATION_TIMEOUT));
+    config.set_endpoint_url(crate::sdk::endpoint("CLOUDFRONT"));
+    let config = config.build();
     Client::from_conf(config)
 }
 

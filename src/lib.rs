@@ -24,6 +24,8 @@ pub mod metrics;
 #[cfg(feature = "lambda")]
 pub mod queues;
 #[cfg(feature = "lambda")]
+pub mod sdk;
+#[cfg(feature = "lambda")]
 pub mod start;
 
 pub use config::Config;

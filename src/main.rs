@@ -1,5 +1,5 @@
 use cloudfront_invalidator::queues::Queues;
-use cloudfront_invalidator::{Config, Invalidator, cloudfront, deadline_from_epoch_ms, metrics, start};
+use cloudfront_invalidator::{Config, Invalidator, cloudfront, deadline_from_epoch_ms, metrics, sdk, start};
 use lambda_runtime::{LambdaEvent, run, service_fn, tracing};
 use serde_json::Value;
 use std::process::ExitCode;
@@ -19,7 +19,7 @@ async fn main() -> ExitCode {
     let collector = metrics::init(&config.metrics_namespace)
         .inspect_err(|e| tracing::warn!("{e}"))
         .ok();
-    let shared = cloudfront::shared_config().await;
+    let shared = sdk::shared_config();
     let invalidator =
         Invalidator::new(cloudfront::client(&shared), config).with_queues(Queues::from_conf(&shared));
     let (invalidator, cold) = (&invalidator, &std::sync::atomic::AtomicBool::new(true));

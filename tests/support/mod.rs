@@ -233,10 +233,10 @@ impl Stack {
             .expect("start cargo lambda watch");
         wait_for_port(runtime_port, "cargo lambda watch", &mut emulator);
 
-        let shared = aws_config::SdkConfig::builder()
+        let shared = aws_types::SdkConfig::builder()
             .http_client(http_client())
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
+            .behavior_version(aws_sdk_cloudfront::config::BehaviorVersion::latest())
+            .region(aws_types::region::Region::new("us-east-1"))
             .credentials_provider(aws_sdk_cloudfront::config::SharedCredentialsProvider::new(
                 aws_sdk_cloudfront::config::Credentials::for_tests(),
             ))
