@@ -13,7 +13,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 export CARGO_TERM_COLOR := never
 
-.PHONY: test tools rust-tools lint unit template fuzz-short fuzz stack-test demo demo-events bench soak build package clean
+.PHONY: test tools rust-tools lint unit template fuzz-short fuzz stack-test demo demo-events bench soak build package redrive clean
 
 ## make test: everything CI runs.
 test: tools lint unit template fuzz-short stack-test
@@ -48,10 +48,14 @@ rust-tools:
 
 lint: rust-tools
 	cargo fmt --check
+	@echo "clippy (first time: about 2 minutes)..."
 	cargo clippy --all-targets -- -D warnings
+	cargo clippy --no-default-features --lib -- -D warnings
 
-## Unit, mock and end-to-end tests (the e2e tests need moto and cargo-lambda from .venv/aws).
+## Unit, mock and end-to-end tests (the e2e tests need moto and cargo-lambda from .venv/aws;
+## two of them wait about a minute each for SQS's own clock).
 unit: tools
+	@echo "building the tests (first time: about 3 minutes), then running them (about 3 minutes)..."
 	cargo test --all-targets
 
 template: tools
@@ -59,6 +63,7 @@ template: tools
 	cfn-lint template.yaml
 	checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
 	$(MAKE) --no-print-directory package
+	@echo "tests/template: the template translated and checked in every wiring (about a minute)..."
 	$(AWS_VENV)/bin/python -m pytest tests/template -q
 
 ## Short fuzz runs of key decoding / path encoding and of the event parser (cargo-fuzz,
@@ -77,6 +82,7 @@ stack-test: $(STACK_VENV)/.installed
 	@command -v cargo >/dev/null || { echo "error: cargo is needed to build the function (https://rustup.rs)"; exit 1; }
 	cargo build --bin cloudfront-invalidator
 	mkdir -p $(STACK_TMP)/tmp
+	@echo "tests/stack: the stack deployed into a local AWS and fed by real upload tools (about 4 minutes)..."
 	TMPDIR=$(CURDIR)/$(STACK_TMP)/tmp $(STACK_VENV)/bin/python -m pytest -p no:cacheprovider -n 2 tests/stack -q
 
 ## make demo: the user story on a deployed stack: collectstatic twice, what viewers got
@@ -105,8 +111,12 @@ soak: tools
 	cargo build --release
 	INVALIDATOR_BINARY=$(CURDIR)/target/release/cloudfront-invalidator cargo run --release --quiet --example soak
 
-## The arm64 bundle SAM deploys (.aws-sam/build).
+## The arm64 bundle SAM deploys (.aws-sam/build). cargo lambda builds it first, in
+## the project's target/ where sam build then finds it done, so that cargo's progress
+## shows (sam build shows none).
 build: tools
+	@echo "building the arm64 release bootstrap (first time: about 5 minutes)..."
+	cargo lambda build --release --arm64 --bin cloudfront-invalidator
 	sam build --template template.yaml
 
 ## make package: the bundle and dist/template.yaml, which deploys with the SAM CLI
@@ -115,6 +125,12 @@ package: build
 	$(AWS_VENV)/bin/python tools/package.py .aws-sam/build dist
 	sam validate --lint --template dist/template.yaml
 
+## make redrive STACK=name: what the stack's dead-letter queue holds, replayed (tools/redrive.sh;
+## needs the AWS CLI and the stack's credentials).
+redrive:
+	@[[ -n "$(STACK)" ]] || { echo "usage: make redrive STACK=<the stack's name>"; exit 1; }
+	bash tools/redrive.sh "$(STACK)"
+
 clean:
 	cargo clean
-	rm -rf .venv .aws-sam dist
+	rm -rf .venv .tools .aws-sam dist

@@ -1,27 +1,30 @@
-//! `make demo`: a local CloudFront (moto server) with a demo distribution, the
-//! function under cargo-lambda's runtime emulator, every file in events/
-//! invoked, and what CloudFront received for each. Stops all it started.
+//! `make demo-events`: a local CloudFront (moto server) with two distributions
+//! on one bucket, the whole bucket and its `static/` folder (origin path
+//! `/static`); the function under cargo-lambda's runtime emulator; every file
+//! in events/ invoked. For each event: what CloudFront received per
+//! distribution (wildcards first), why anything was left out or failed, and
+//! the function's own log lines. Stops all it started.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
 use serde_json::Value;
 use support::{CHECKED_ELSEWHERE, EXPECTED, Payload, Stack, event_path};
 
-const SHOWN: usize = 12;
+/// Paths shown per invalidation; wildcards are always shown.
+const SHOWN: usize = 8;
+/// Log lines are cut to this many characters.
+const WIDTH: usize = 110;
 
 #[tokio::main]
 async fn main() {
+    println!("starting a local CloudFront (moto) and cargo lambda's runtime emulator...");
     let mut stack = Stack::start().await;
-    let distribution = stack.create_distribution("example-static-site", "").await;
-    stack.start_function(&[("DISTRIBUTION_IDS", &distribution)]);
-    println!(
-        "Local CloudFront (moto) on 127.0.0.1:{}, distribution {distribution}",
-        stack.moto_port
-    );
-    println!(
-        "Function under cargo lambda's emulator on 127.0.0.1:{}\n",
-        stack.runtime_port
-    );
+    let whole = stack.create_distribution("example-static-site", "").await;
+    let static_only = stack.create_distribution("example-static-site", "/static").await;
+    let ids = format!("{whole},{static_only}=/static");
+    stack.start_function(&[("DISTRIBUTION_IDS", &ids)]);
+    println!("distributions: {whole} (the bucket), {static_only} (origin path /static)");
+    println!("function: DISTRIBUTION_IDS={ids}, defaults otherwise (MAX_PATHS=100)\n");
 
     let mut files: Vec<&str> = EXPECTED
         .iter()
@@ -29,49 +32,84 @@ async fn main() {
         .chain(CHECKED_ELSEWHERE.iter().copied())
         .collect();
     files.sort();
-    let mut seen = Vec::new();
+    let mut seen = (Vec::new(), Vec::new());
+    let mut logged = 0;
     for file in files {
         let output = stack.invoke(Payload::File(&event_path(file)));
         let response: Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
         println!("events/{file}");
-        let received = stack.new_invalidations(&distribution, &mut seen).await;
-        for paths in &received {
-            println!(
-                "  CloudFront received an invalidation of {} path(s):",
-                paths.len()
-            );
-            for path in paths.iter().take(SHOWN) {
-                println!("    {path}");
-            }
-            if paths.len() > SHOWN {
-                println!("    ... and {} more", paths.len() - SHOWN);
+        for (name, id, seen) in [
+            ("bucket", &whole, &mut seen.0),
+            ("/static", &static_only, &mut seen.1),
+        ] {
+            for paths in stack.new_invalidations(id, seen).await {
+                show_invalidation(name, &paths);
             }
         }
         if response["test_event"] == true {
             println!("  no invalidation: S3's test event, sent when a notification is configured");
         }
         for skipped in response["ignored"].as_array().into_iter().flatten() {
-            let reason = skipped["reason"].as_str().unwrap_or("");
-            println!("  no invalidation for {}: {reason}", skipped["key"]);
-        }
-        for failed in response["batchItemFailures"].as_array().into_iter().flatten() {
-            let id = &failed["itemIdentifier"];
             println!(
-                "  SQS message {id} reported as failed: it goes back to the queue, then to the dead-letter queue"
-            );
-        }
-        if received.is_empty() && response.get("batchItemFailures").is_some() {
-            println!(
-                "  no invalidation: nothing in this batch changes what CloudFront serves (see the log below)"
+                "  left out {}: {}",
+                skipped["key"],
+                skipped["reason"].as_str().unwrap_or("")
             );
         }
         if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let error = stderr
+                .lines()
+                .find_map(|l| l.trim().strip_prefix('×'))
+                .unwrap_or("(no message)");
             println!(
-                "  the function failed: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
+                "  the invocation failed (Lambda retries it, then the dead-letter queue): {}",
+                short(error)
             );
+        }
+        let log = stack.function_log();
+        let lines: Vec<&str> = log[logged..].lines().filter(|l| !l.trim().is_empty()).collect();
+        logged = log.len();
+        for line in lines {
+            println!("  | {}", short(line));
         }
         println!();
     }
-    println!("Function log:\n{}", stack.function_log());
+}
+
+/// One invalidation: its wildcards, then the first paths.
+fn show_invalidation(distribution: &str, paths: &[String]) {
+    let (wildcards, exact): (Vec<&String>, Vec<&String>) = paths.iter().partition(|p| p.ends_with('*'));
+    println!(
+        "  CloudFront ({distribution}) received {} path(s){}:",
+        paths.len(),
+        if wildcards.is_empty() {
+            String::new()
+        } else {
+            format!(", {} of them wildcards", wildcards.len())
+        }
+    );
+    for path in wildcards.iter().chain(exact.iter().take(SHOWN)) {
+        println!("    {path}");
+    }
+    if exact.len() > SHOWN {
+        println!("    ... and {} more exact paths", exact.len() - SHOWN);
+    }
+}
+
+/// A log line without its level padding and the runtime's request span,
+/// cut to [`WIDTH`] characters.
+fn short(line: &str) -> String {
+    let line = line.trim();
+    let line = match line.split_once("}: ") {
+        Some((span, rest)) if span.contains("Lambda runtime invoke") => {
+            format!("{} {rest}", span.split_whitespace().next().unwrap_or(""))
+        }
+        _ => line.to_owned(),
+    };
+    let mut cut: String = line.chars().take(WIDTH).collect();
+    if line.chars().count() > WIDTH {
+        cut.push('…');
+    }
+    cut
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Fuzzes each target for SECONDS (all targets, or those named), one after the
 # other: `bash fuzz/run.sh 25` for `make test`, `bash fuzz/run.sh 300` for a
-# longer search. Installs the pinned cargo-fuzz when missing; needs the nightly
-# toolchain. Stops at the first crash, with the panic and the saved input.
+# longer search. Installs what it needs when missing: the nightly toolchain
+# (rustup, minimal profile) and the pinned cargo-fuzz, into the project's
+# .tools/. Stops at the first crash, with the panic and the saved input.
 set -euo pipefail
 
 CARGO_FUZZ_VERSION=0.13.2
@@ -15,15 +16,25 @@ root=$(dirname "$fuzz_dir")
 started=$SECONDS
 
 if ! cargo +nightly --version >/dev/null 2>&1; then
-    echo "error: cargo fuzz needs the nightly toolchain: rustup toolchain install nightly" >&2
-    exit 1
+    command -v rustup >/dev/null || {
+        echo "error: cargo fuzz needs the nightly toolchain, and rustup to install it (https://rustup.rs)" >&2
+        exit 1
+    }
+    echo "fuzz: installing the nightly toolchain cargo fuzz needs (rustup, minimal profile)..."
+    rustup toolchain install nightly --profile minimal
 fi
+# cargo-fuzz lives in the project (.tools/cargo), not in ~/.cargo.
+export CARGO_INSTALL_ROOT="$root/.tools/cargo"
+export PATH="$CARGO_INSTALL_ROOT/bin:$PATH"
 if [[ "$(cargo fuzz --version 2>/dev/null | head -n 1)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]]; then
+    echo "fuzz: installing cargo-fuzz $CARGO_FUZZ_VERSION into .tools/cargo (about a minute)..."
     cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
 fi
 
 cd "$root"
-# Release build with debug assertions and AddressSanitizer (cargo-fuzz's defaults).
+# Release build with debug assertions and AddressSanitizer (cargo-fuzz's
+# defaults), of the pure core only (no SDK: see fuzz/Cargo.toml).
+echo "fuzz: building the targets (first time: about a minute)..."
 cargo +nightly fuzz build
 built=$SECONDS
 
