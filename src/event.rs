@@ -6,8 +6,9 @@
 
 use crate::path::{MAX_KEY_BYTES, decode_key};
 use crate::watch::Watch;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// One object that was created, overwritten or removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,7 +98,7 @@ pub fn parse(event: &Value) -> Result<Incoming, EventError> {
         let units = records
             .iter()
             .enumerate()
-            .map(|(i, r)| sqs_message(i, r))
+            .map(|(i, r)| sqs_message(i, &sqs_record_of(r)))
             .collect();
         return Ok(Incoming {
             envelope: Envelope::Sqs,
@@ -150,16 +151,86 @@ fn rejection(reason: String) -> Skipped {
     }
 }
 
-fn sqs_message(index: usize, record: &Value) -> Unit {
+/// What the function reads of an SQS record.
+#[derive(Debug, Default, Deserialize)]
+struct SqsRecord<'a> {
+    #[serde(rename = "eventSource", borrow, default)]
+    source: Option<Cow<'a, str>>,
+    #[serde(rename = "messageId", borrow, default)]
+    message_id: Option<Cow<'a, str>>,
+    #[serde(rename = "receiptHandle", borrow, default)]
+    receipt_handle: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    body: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    attributes: Option<SqsAttributes<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct SqsAttributes<'a> {
+    #[serde(rename = "ApproximateReceiveCount", borrow, default)]
+    receive_count: Option<Cow<'a, str>>,
+}
+
+/// An SQS event as its own type, read straight from the event's text.
+#[derive(Deserialize)]
+struct SqsEvent<'a> {
+    #[serde(rename = "Records", borrow)]
+    records: Vec<SqsRecord<'a>>,
+}
+
+/// Reads an event from its text. An SQS batch, the function's commonest and
+/// largest event (up to 6 MB), is read into its own types without building a
+/// JSON tree; anything else as in [`parse`].
+pub fn parse_text(text: &str) -> Result<Incoming, EventError> {
+    if let Ok(event) = serde_json::from_str::<SqsEvent>(text)
+        && !event.records.is_empty()
+        && event
+            .records
+            .iter()
+            .all(|r| r.source.as_deref() == Some("aws:sqs"))
+    {
+        let units = event
+            .records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| sqs_message(i, r))
+            .collect();
+        return Ok(Incoming {
+            envelope: Envelope::Sqs,
+            units,
+        });
+    }
+    match serde_json::from_str::<Value>(text) {
+        Ok(value) => parse(&value),
+        Err(e) => Err(EventError {
+            shape: format!("text that is not JSON ({e})"),
+        }),
+    }
+}
+
+/// A record of a JSON tree as an [`SqsRecord`], field by field.
+fn sqs_record_of(value: &Value) -> SqsRecord<'_> {
+    let str_at = |pointer: &str| value.pointer(pointer).and_then(Value::as_str).map(Cow::Borrowed);
+    SqsRecord {
+        source: source_of(value).map(Cow::Borrowed),
+        message_id: str_at("/messageId"),
+        receipt_handle: str_at("/receiptHandle"),
+        body: str_at("/body"),
+        attributes: Some(SqsAttributes {
+            receive_count: str_at("/attributes/ApproximateReceiveCount"),
+        }),
+    }
+}
+
+fn sqs_message(index: usize, record: &SqsRecord) -> Unit {
     let mut unit = Unit {
-        message_id: record.get("messageId").and_then(Value::as_str).map(str::to_owned),
-        receipt_handle: record
-            .get("receiptHandle")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
+        message_id: record.message_id.as_deref().map(str::to_owned),
+        receipt_handle: record.receipt_handle.as_deref().map(str::to_owned),
         receive_count: record
-            .pointer("/attributes/ApproximateReceiveCount")
-            .and_then(Value::as_str)
+            .attributes
+            .as_ref()
+            .and_then(|a| a.receive_count.as_deref())
             .and_then(|n| n.parse().ok())
             .unwrap_or(1),
         ..Unit::default()
@@ -168,7 +239,7 @@ fn sqs_message(index: usize, record: &Value) -> Unit {
         unit.rejected
             .push(rejection(format!("SQS record {index} has no messageId")));
     }
-    match record.get("body").and_then(Value::as_str) {
+    match record.body.as_deref() {
         Some(body) => read_text(body, "SQS message body", &mut unit),
         None => unit
             .rejected
@@ -179,6 +250,12 @@ fn sqs_message(index: usize, record: &Value) -> Unit {
 
 /// Reads a JSON document carried as a string (an SQS body, an SNS message).
 fn read_text(text: &str, what: &str, unit: &mut Unit) {
+    if let Ok(notification) = serde_json::from_str::<S3Notification>(text)
+        && notification.records.iter().any(|r| r.source() == Some("aws:s3"))
+    {
+        read_s3_records(&notification.records, unit);
+        return;
+    }
     match serde_json::from_str::<Value>(text) {
         Ok(value) if value.get("watch").is_some() => match Watch::from_body(&value) {
             Some(Ok(watch)) => unit.watch = Some(watch),
@@ -225,15 +302,8 @@ fn read_payload(value: &Value, unit: &mut Unit) -> Result<(), String> {
     if let Some(records) = value.get("Records").and_then(Value::as_array)
         && records.iter().any(|r| source_of(r) == Some("aws:s3"))
     {
-        for (index, record) in records.iter().enumerate() {
-            match source_of(record) {
-                Some("aws:s3") => read_s3_record(index, record, unit),
-                other => unit.rejected.push(rejection(format!(
-                    "record {index} has eventSource {}, not \"aws:s3\"",
-                    quoted(other)
-                ))),
-            }
-        }
+        let records: Vec<S3Record> = records.iter().map(s3_record_of).collect();
+        read_s3_records(&records, unit);
         return Ok(());
     }
     if value.get("Type").and_then(Value::as_str) == Some("Notification")
@@ -249,13 +319,81 @@ fn read_payload(value: &Value, unit: &mut Unit) -> Result<(), String> {
     Err(describe(value))
 }
 
-/// One S3 notification record. Only what the function uses is read (event
-/// name, bucket, key, and what identifies the event), so a producer that
-/// leaves out other fields (an S3-compatible store, a local stand-in) is
-/// still served.
-fn read_s3_record(index: usize, record: &Value, unit: &mut Unit) {
-    let str_at = |pointer: &str| record.pointer(pointer).and_then(Value::as_str);
-    let (bucket, raw) = (str_at("/s3/bucket/name"), str_at("/s3/object/key"));
+/// What the function reads of one S3 notification record, and nothing else:
+/// a producer that leaves out other fields (an S3-compatible store, a local
+/// stand-in) is still served.
+#[derive(Debug, Default, Deserialize)]
+struct S3Record<'a> {
+    #[serde(rename = "eventSource", borrow, default)]
+    source: Option<Cow<'a, str>>,
+    #[serde(rename = "eventName", borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(rename = "eventTime", borrow, default)]
+    time: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    s3: Option<S3Entity<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct S3Entity<'a> {
+    #[serde(borrow, default)]
+    bucket: Option<S3Bucket<'a>>,
+    #[serde(borrow, default)]
+    object: Option<S3Object<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct S3Bucket<'a> {
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct S3Object<'a> {
+    #[serde(borrow, default)]
+    key: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    sequencer: Option<Cow<'a, str>>,
+    #[serde(rename = "versionId", borrow, default)]
+    version_id: Option<Cow<'a, str>>,
+}
+
+/// An S3 notification as its own type: the common case (every message of a
+/// queue wiring) read without building a JSON tree. Anything that does not
+/// fit it (another shape, a field of another type) goes the general way.
+#[derive(Deserialize)]
+struct S3Notification<'a> {
+    #[serde(rename = "Records", borrow)]
+    records: Vec<S3Record<'a>>,
+}
+
+impl S3Record<'_> {
+    fn source(&self) -> Option<&str> {
+        self.source.as_deref()
+    }
+}
+
+/// Reads the records of an S3 notification.
+fn read_s3_records(records: &[S3Record], unit: &mut Unit) {
+    for (index, record) in records.iter().enumerate() {
+        match record.source() {
+            Some("aws:s3") => read_s3_record(index, record, unit),
+            other => unit.rejected.push(rejection(format!(
+                "record {index} has eventSource {}, not \"aws:s3\"",
+                quoted(other)
+            ))),
+        }
+    }
+}
+
+/// One S3 notification record.
+fn read_s3_record(index: usize, record: &S3Record, unit: &mut Unit) {
+    let entity = record.s3.as_ref();
+    let bucket = entity
+        .and_then(|e| e.bucket.as_ref())
+        .and_then(|b| b.name.as_deref());
+    let object = entity.and_then(|e| e.object.as_ref());
+    let raw = object.and_then(|o| o.key.as_deref());
     let skipped = |reason: String| Skipped {
         bucket: bucket.map(str::to_owned),
         key: raw.map(str::to_owned),
@@ -263,7 +401,7 @@ fn read_s3_record(index: usize, record: &Value, unit: &mut Unit) {
     };
     // Some S3-compatible stores prefix the name with "s3:"; a record without
     // a name is invalidated: when in doubt, invalidate.
-    let event_name = str_at("/eventName").unwrap_or_default();
+    let event_name = record.name.as_deref().unwrap_or_default();
     if !changes_content(event_name.strip_prefix("s3:").unwrap_or(event_name)) {
         unit.ignored.push(skipped(format!(
             "event {event_name:?} does not change the object's content"
@@ -287,14 +425,14 @@ fn read_s3_record(index: usize, record: &Value, unit: &mut Unit) {
             return;
         }
     };
-    let time = str_at("/eventTime").unwrap_or_default();
+    let time = record.time.as_deref().unwrap_or_default();
     let identity = identity(&[
         bucket,
         raw,
         event_name,
         time,
-        str_at("/s3/object/sequencer").unwrap_or_default(),
-        str_at("/s3/object/versionId").unwrap_or_default(),
+        object.and_then(|o| o.sequencer.as_deref()).unwrap_or_default(),
+        object.and_then(|o| o.version_id.as_deref()).unwrap_or_default(),
     ]);
     unit.changes.push(Change {
         bucket: bucket.to_owned(),
@@ -302,6 +440,27 @@ fn read_s3_record(index: usize, record: &Value, unit: &mut Unit) {
         identity,
         time_ms: epoch_ms(time),
     });
+}
+
+/// A record of a JSON tree as an [`S3Record`], field by field: a field of
+/// another type reads as missing.
+fn s3_record_of(value: &Value) -> S3Record<'_> {
+    let str_at = |pointer: &str| value.pointer(pointer).and_then(Value::as_str).map(Cow::Borrowed);
+    S3Record {
+        source: source_of(value).map(Cow::Borrowed),
+        name: str_at("/eventName"),
+        time: str_at("/eventTime"),
+        s3: Some(S3Entity {
+            bucket: Some(S3Bucket {
+                name: str_at("/s3/bucket/name"),
+            }),
+            object: Some(S3Object {
+                key: str_at("/s3/object/key"),
+                sequencer: str_at("/s3/object/sequencer"),
+                version_id: str_at("/s3/object/versionId"),
+            }),
+        }),
+    }
 }
 
 /// S3 event names (`ObjectCreated:Put`, ...) that change what a viewer gets:

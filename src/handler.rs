@@ -196,7 +196,16 @@ impl Invalidator {
     }
 
     pub async fn handle(&self, event: &Value, deadline: Instant) -> Result<Response, HandlerError> {
-        let incoming = event::parse(event)?;
+        self.handle_incoming(event::parse(event)?, deadline).await
+    }
+
+    /// [`Invalidator::handle`] from the event's text, as Lambda sends it: an
+    /// SQS batch is read without building a JSON tree of it.
+    pub async fn handle_text(&self, event: &str, deadline: Instant) -> Result<Response, HandlerError> {
+        self.handle_incoming(event::parse_text(event)?, deadline).await
+    }
+
+    async fn handle_incoming(&self, incoming: Incoming, deadline: Instant) -> Result<Response, HandlerError> {
         let pending = self.follow(&incoming.units).await;
         let demands = self.demands(&incoming).await?;
         let busy = self.in_progress(&demands, deadline).await;

@@ -1,12 +1,12 @@
 use cloudfront_invalidator::queues::Queues;
 use cloudfront_invalidator::{Config, Invalidator, cloudfront, deadline_from_epoch_ms, metrics, sdk, start};
-use lambda_runtime::{LambdaEvent, run, service_fn, tracing};
-use serde_json::Value;
+use lambda_runtime::{LambdaEvent, run, service_fn};
+use serde_json::value::RawValue;
 use std::process::ExitCode;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    tracing::init_default_subscriber();
+    start::logging();
     if let Err(message) = start::inside_lambda() {
         eprintln!("{message}");
         return ExitCode::from(2);
@@ -23,13 +23,13 @@ async fn main() -> ExitCode {
     let invalidator =
         Invalidator::new(cloudfront::client(&shared), config).with_queues(Queues::from_conf(&shared));
     let (invalidator, cold) = (&invalidator, &std::sync::atomic::AtomicBool::new(true));
-    let served = run(service_fn(move |event: LambdaEvent<Value>| async move {
+    // The event's text, read by the handler (see `Invalidator::handle_text`).
+    let served = run(service_fn(move |event: LambdaEvent<Box<RawValue>>| async move {
         if cold.swap(false, std::sync::atomic::Ordering::Relaxed) {
             metrics::cold_start();
         }
-        let result = invalidator
-            .handle(&event.payload, deadline_from_epoch_ms(event.context.deadline))
-            .await;
+        let deadline = deadline_from_epoch_ms(event.context.deadline);
+        let result = invalidator.handle_text(event.payload.get(), deadline).await;
         collector.inspect(|c| metrics::flush(c));
         result
     }));

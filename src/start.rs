@@ -1,11 +1,35 @@
-//! How the process starts and ends when it cannot do its job: started
-//! outside Lambda, with a bad configuration, or when the runtime gives up.
-//! Each says so in one line.
+//! How the process starts, and ends when it cannot do its job: its logging,
+//! started outside Lambda, with a bad configuration, or when the runtime
+//! gives up. Each says so in one line.
 
 use crate::config::ConfigError;
 use lambda_runtime::{Diagnostic, LambdaEvent, run, service_fn};
 use serde_json::Value;
 use std::process::ExitCode;
+
+/// Logging as Lambda's advanced logging controls ask: JSON lines when
+/// `AWS_LAMBDA_LOG_FORMAT` is `JSON`, at the level `AWS_LAMBDA_LOG_LEVEL` (or
+/// `RUST_LOG`) names, `INFO` by default. The same as the runtime's default
+/// subscriber, without per-module filters (and their regex engine, a tenth
+/// of the bootstrap).
+pub fn logging() {
+    let variable = |name| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let level = variable("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|| variable("RUST_LOG"))
+        .and_then(|l| l.trim().parse::<tracing::level_filters::LevelFilter>().ok())
+        .unwrap_or(tracing::level_filters::LevelFilter::INFO);
+    let json = variable("AWS_LAMBDA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json"));
+    let log = tracing_subscriber::fmt()
+        .with_target(false)
+        .without_time()
+        .with_ansi(false)
+        .with_max_level(level);
+    if json {
+        log.json().init();
+    } else {
+        log.init();
+    }
+}
 
 /// `Err` with what to do when the process was not started by a Lambda
 /// runtime (no `AWS_LAMBDA_RUNTIME_API`).

@@ -336,3 +336,33 @@ fn a_record_is_read_for_what_the_function_uses_only() {
     let incoming = parse("s3-put.json");
     assert_eq!(incoming.units[0].changes[0].time_ms, Some(1_795_601_730_123));
 }
+
+#[test]
+fn reading_the_text_gives_what_reading_the_json_gives() {
+    // The function reads Lambda's text (an SQS batch without a JSON tree);
+    // the result must be the same as from the JSON, for every sample and for
+    // the malformed ones.
+    let mut texts: Vec<String> = std::fs::read_dir(Path::new(MANIFEST_DIR).join("events"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    texts.push(
+        std::fs::read_to_string(Path::new(MANIFEST_DIR).join("tests/fixtures/bad-records.json")).unwrap(),
+    );
+    let good = load(&event_path("s3-put.json")).to_string();
+    texts.push(
+        json!({"Records": [
+            {"eventSource": "aws:sqs", "messageId": "m0", "body": good, "receiptHandle": "h", "attributes": {"ApproximateReceiveCount": "3"}},
+            {"eventSource": "aws:sqs", "messageId": "m1", "body": "{\"Records\": 5"},
+            {"eventSource": "aws:sqs", "messageId": 7, "body": good},
+            {"eventSource": "aws:sqs", "body": {"not": "a string"}},
+        ]})
+        .to_string(),
+    );
+    for text in &texts {
+        let value: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(event::parse_text(text), event::parse(&value), "{text}");
+    }
+    let err = event::parse_text("{\"Records\": [").unwrap_err().to_string();
+    assert!(err.contains("received text that is not JSON"), "{err}");
+}

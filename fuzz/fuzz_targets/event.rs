@@ -1,5 +1,6 @@
-//! Any bytes as an event, and as the payload inside well-formed SQS and SNS
-//! envelopes: `event::parse` never panics, the envelopes always parse, and
+//! Any bytes as an event (as a JSON tree, and as text, which must agree), and
+//! as the payload inside well-formed SQS and SNS envelopes: `event::parse`
+//! never panics, the envelopes always parse, and
 //! every change it reports has a non-empty key whose path keeps CloudFront's
 //! rules.
 #![no_main]
@@ -19,6 +20,14 @@ fuzz_target!(|data: &[u8]| {
         && let Ok(incoming) = event::parse(&value)
     {
         check_changes(&incoming, "the event");
+    }
+    // The function reads Lambda's text: never a panic, and for JSON the same
+    // as reading the JSON tree.
+    if let Ok(text) = std::str::from_utf8(data) {
+        let from_text = event::parse_text(text);
+        if let Ok(value) = serde_json::from_str::<Value>(text) {
+            assert_eq!(from_text.ok(), event::parse(&value).ok(), "parse_text and parse differ");
+        }
     }
     // An SQS body or an SNS message is any string; a malformed one must end up
     // as a rejected record of that message, never as an error for the batch.
