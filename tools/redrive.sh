@@ -30,10 +30,13 @@ command -v aws >/dev/null || fail "the AWS CLI is needed (https://aws.amazon.com
 # AWS_ENDPOINT_URL or AWS_ENDPOINT_URL_SQS is set (aws/aws-cli#8737): the
 # endpoint they name is passed on explicitly.
 sqs_endpoint=()
-if [[ ${AWS_IGNORE_CONFIGURED_ENDPOINT_URLS:-} != true ]]; then
+case ${AWS_IGNORE_CONFIGURED_ENDPOINT_URLS:-} in
+[Tt][Rr][Uu][Ee]) ;;
+*)
     endpoint=${AWS_ENDPOINT_URL_SQS:-${AWS_ENDPOINT_URL:-}}
     [[ -z $endpoint ]] || sqs_endpoint=(--endpoint-url "$endpoint")
-fi
+    ;;
+esac
 sqs() {
     aws sqs ${sqs_endpoint[@]+"${sqs_endpoint[@]}"} "$@"
 }

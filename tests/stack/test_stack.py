@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -123,9 +124,11 @@ def redrive(aws, run, api, work) -> subprocess.CompletedProcess:
         "TMPDIR": str(scratch),
     }
     command = ["bash", str(ROOT / "tools/redrive.sh"), run.stack.name]
+    start = time.monotonic()
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    seconds = time.monotonic() - start
     with open(work / "redrive.out", "a") as out:
-        out.write(f"$ {' '.join(command)}  (exit {done.returncode})\n{done.stdout}{done.stderr}\n")
+        out.write(f"$ {' '.join(command)}  (exit {done.returncode}, {seconds:.1f} s)\n{done.stdout}{done.stderr}\n")
     assert list(scratch.iterdir()) == [], "tools/redrive.sh left files behind"
     return done
 
