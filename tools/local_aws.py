@@ -1,12 +1,13 @@
-"""A local AWS in this process: moto's server, with six small patches.
+"""A local AWS in this process: moto's server, with seven small patches.
 
 moto 5.2.5 answers CloudFormation, S3, SQS, EventBridge, Lambda (the
 function's configuration), IAM and CloudFront from one server, which is all
 the stack tests and `make demo` deploy into. It cannot run a function without
 Docker, so the tests play the Lambda service themselves (tests/stack/player.py)
 with the built binary; the patches below only keep moto from trying, and fix
-one place where moto's CloudFormation reads a template differently from AWS.
-None of them changes an event moto produces.
+one place where moto's CloudFormation reads a template differently from AWS,
+and stand in for SQS's dead-letter queue redrive, which moto lacks. None of
+them changes an event moto produces.
 
 Run it alone (`python tools/local_aws.py [PORT]`) to try the stack by hand.
 """
@@ -18,6 +19,7 @@ import logging
 import queue
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 
 from moto.awslambda.models import LambdaBackend
@@ -26,7 +28,10 @@ from moto.cloudwatch.models import cloudwatch_backends
 from moto.core import utils as moto_utils
 from moto.core.common_models import CloudFormationModel
 from moto.s3 import notifications as s3_notifications
+from moto.core.responses import ActionResult
 from moto.s3.models import FakeBucket, s3_backends
+from moto.sqs.exceptions import InvalidParameterValue, SQSException
+from moto.sqs.responses import SQSResponse
 from moto.utilities.utils import get_partition
 from moto.server import ThreadedMotoServer
 
@@ -203,6 +208,73 @@ class _CloudFormationAlarm(CloudFormationModel):
         return cls(alarm)
 
 
+# Patch 7. moto 5.2.5's SQS has no StartMessageMoveTask nor
+# ListMessageMoveTasks, the API of dead-letter queue redrive that
+# tools/redrive.sh uses. Real SQS accepts a task only when the source queue is
+# the dead-letter queue of another SQS queue, moves the messages in the
+# background, oldest first, each as a new message (new ID and enqueue time,
+# the same body), and lists the source's tasks, most recent first: RUNNING,
+# then COMPLETED with ApproximateNumberOfMessagesMoved (TaskHandle is listed
+# only while RUNNING). The stand-in checks the same rule (InvalidParameterValue
+# when it fails), then, before it answers, sends every message of the source
+# queue that a receive could take (neither in flight nor delayed) to the
+# destination through SendMessage's own backend call, with its body and
+# message attributes, deletes it from the source, and records the task as
+# COMPLETED. It needs a DestinationArn (without one, SQS sends each message
+# back to the queue it came from), reports MaxNumberOfMessagesPerSecond back
+# without pacing, and has no CancelMessageMoveTask. Requests and answers have
+# the API's shapes: moto parses and serialises them from botocore's model, in
+# the JSON protocol the AWS CLI speaks to SQS.
+_move_tasks: dict[str, list[dict]] = {}  # source queue ARN -> its tasks, most recent first
+
+
+def _queue_by_arn(backend, arn: str):
+    for q in backend.queues.values():
+        if q.queue_arn == arn:
+            return q
+    raise SQSException("ResourceNotFoundException", f"The resource that you requested couldn't be found: {arn}")
+
+
+def _start_message_move_task(self) -> ActionResult:
+    backend = self.sqs_backend
+    source_arn = self._get_param("SourceArn")
+    destination_arn = self._get_param("DestinationArn")
+    rate = self._get_param("MaxNumberOfMessagesPerSecond")
+    source = _queue_by_arn(backend, source_arn)
+    if not any(q.dead_letter_queue is source for q in backend.queues.values()):
+        raise InvalidParameterValue("Source queue must be configured as a Dead Letter Queue.")
+    if not destination_arn:
+        raise SQSException("UnsupportedOperation", "the local stand-in needs a DestinationArn")
+    destination = _queue_by_arn(backend, destination_arn)
+    moving = source.messages
+    for message in moving:
+        backend.send_message(destination.name, message.body, message_attributes=message.message_attributes)
+        with source._messages_lock:
+            source._messages.remove(message)
+            source.pending_messages.discard(message)
+    task = {
+        "Status": "COMPLETED",
+        "SourceArn": source_arn,
+        "DestinationArn": destination_arn,
+        "ApproximateNumberOfMessagesMoved": len(moving),
+        "ApproximateNumberOfMessagesToMove": len(moving),
+        "StartedTimestamp": int(time.time() * 1000),
+    }
+    if rate is not None:
+        task["MaxNumberOfMessagesPerSecond"] = int(rate)
+    _move_tasks.setdefault(source_arn, []).insert(0, task)
+    return ActionResult({"TaskHandle": str(uuid.uuid4())})
+
+
+def _list_message_move_tasks(self) -> ActionResult:
+    source_arn = self._get_param("SourceArn")
+    _queue_by_arn(self.sqs_backend, source_arn)
+    most = int(self._get_param("MaxResults") or 1)
+    if not 1 <= most <= 10:
+        raise InvalidParameterValue("Value for parameter MaxResults is invalid. Reason: must be between 1 and 10.")
+    return ActionResult({"Results": _move_tasks.get(source_arn, [])[:most]})
+
+
 _patched = False
 
 
@@ -215,6 +287,8 @@ def _patch() -> None:
     cfn_parsing.clean_json = _clean_json_dropping_no_value
     FakeBucket.create_from_cloudformation_json = classmethod(_create_bucket_with_notifications)
     moto_utils.unix_time = _unix_time_now_fast
+    SQSResponse.start_message_move_task = _start_message_move_task
+    SQSResponse.list_message_move_tasks = _list_message_move_tasks
     # moto finds the types it supports among CloudFormationModel's subclasses, once.
     cfn_parsing.get_model_map.cache_clear()
     cfn_parsing.get_name_type_map.cache_clear()

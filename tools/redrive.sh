@@ -18,75 +18,108 @@
 # region. AWS_ENDPOINT_URL and friends are honoured (the tests use local stand-ins).
 set -euo pipefail
 
-stack=${1:?usage: tools/redrive.sh STACK_NAME}
-command -v aws >/dev/null || {
-    echo "error: the AWS CLI is needed (https://aws.amazon.com/cli/, or pip install awscli)" >&2
+fail() {
+    echo "error: $*" >&2
     exit 1
 }
 
-output() {
-    aws cloudformation describe-stacks --stack-name "$stack" \
-        --query "Stacks[0].Outputs[?OutputKey=='$1'].OutputValue | [0]" --output text
+stack=${1:?usage: tools/redrive.sh STACK_NAME}
+command -v aws >/dev/null || fail "the AWS CLI is needed (https://aws.amazon.com/cli/, or pip install awscli)"
+
+# AWS CLI v1 sends SQS requests to its own endpoint for the region even when
+# AWS_ENDPOINT_URL or AWS_ENDPOINT_URL_SQS is set (aws/aws-cli#8737): the
+# endpoint they name is passed on explicitly.
+sqs_endpoint=()
+case ${AWS_IGNORE_CONFIGURED_ENDPOINT_URLS:-} in
+[Tt][Rr][Uu][Ee]) ;;
+*)
+    endpoint=${AWS_ENDPOINT_URL_SQS:-${AWS_ENDPOINT_URL:-}}
+    [[ -z $endpoint ]] || sqs_endpoint=(--endpoint-url "$endpoint")
+    ;;
+esac
+sqs() {
+    aws sqs ${sqs_endpoint[@]+"${sqs_endpoint[@]}"} "$@"
 }
 attribute() {
-    aws sqs get-queue-attributes --queue-url "$1" --attribute-names "$2" \
-        --query "Attributes.$2" --output text
+    sqs get-queue-attributes --queue-url "$1" --attribute-names "$2" --query "Attributes.$2" --output text
 }
 
-dlq_url=$(output DeadLetterQueueUrl)
-queue_url=$(output QueueUrl)
-function_arn=$(output FunctionArn)
-if [[ -z $dlq_url || $dlq_url == None ]]; then
-    echo "error: stack $stack has no DeadLetterQueueUrl output: is it this project's stack?" >&2
-    exit 1
-fi
+outputs=$(aws cloudformation describe-stacks --stack-name "$stack" \
+    --query 'Stacks[0].Outputs[].[OutputKey,OutputValue]' --output text) ||
+    fail "could not read stack $stack (its name, and credentials and region of its account?)"
+dlq_url='' queue_url='' function_arn=''
+while IFS=$'\t' read -r key value; do
+    case $key in
+    DeadLetterQueueUrl) dlq_url=$value ;;
+    QueueUrl) queue_url=$value ;;
+    FunctionArn) function_arn=$value ;;
+    esac
+done <<<"$outputs"
+[[ -n $dlq_url && -n $function_arn ]] ||
+    fail "stack $stack has no DeadLetterQueueUrl or FunctionArn output: is it this project's stack?"
+
 waiting=$(attribute "$dlq_url" ApproximateNumberOfMessages)
 echo "dead-letter queue of $stack: $waiting message(s)"
 [[ $waiting != 0 ]] || exit 0
 
-if [[ -n $queue_url && $queue_url != None ]]; then
+if [[ -n $queue_url ]]; then
     dlq_arn=$(attribute "$dlq_url" QueueArn)
-    task=$(aws sqs start-message-move-task --source-arn "$dlq_arn" \
+    task=$(sqs start-message-move-task --source-arn "$dlq_arn" \
         --destination-arn "$(attribute "$queue_url" QueueArn)" --query TaskHandle --output text)
     echo "moving them back to the changes queue (task $task)"
     while true; do
-        read -r status moved < <(aws sqs list-message-move-tasks --source-arn "$dlq_arn" --max-results 1 \
-            --query 'Results[0].[Status,ApproximateNumberOfMessagesMoved]' --output text)
+        latest=$(sqs list-message-move-tasks --source-arn "$dlq_arn" --max-results 1 \
+            --query 'Results[0].[Status,ApproximateNumberOfMessagesMoved,FailureReason]' --output text)
+        IFS=$'\t' read -r status moved reason <<<"$latest"
         case $status in
         COMPLETED)
             echo "moved $moved message(s); the function takes them in its next batches"
             exit 0
             ;;
         FAILED | CANCELLED)
-            echo "error: the move task ended $status; see aws sqs list-message-move-tasks --source-arn $dlq_arn" >&2
-            exit 1
+            fail "the move task ended $status ($reason) after moving $moved message(s)"
             ;;
         esac
         sleep 2
     done
 fi
 
-# bucket-to-function. Each message stays invisible for 15 minutes while it is
-# replayed, so a failing one is not taken twice in this run.
-replayed=0 failed=0
+# bucket-to-function. A message taken stays invisible for 15 minutes, so that
+# one that fails is not taken again in this run; at the end (or on an error)
+# the failed ones are made visible again, for a run right after the next fix.
+replayed=0
+failed=()
+payload='' result=''
+release() {
+    rm -f "$payload" "$result"
+    for handle in ${failed[@]+"${failed[@]}"}; do
+        sqs change-message-visibility --queue-url "$dlq_url" --receipt-handle "$handle" \
+            --visibility-timeout 0 || echo "warning: a failed message stays invisible for 15 minutes" >&2
+    done
+}
+trap release EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 payload=$(mktemp)
 result=$(mktemp)
-trap 'rm -f "$payload" "$result"' EXIT
 while true; do
-    message=$(aws sqs receive-message --queue-url "$dlq_url" --max-number-of-messages 1 \
+    message=$(sqs receive-message --queue-url "$dlq_url" --max-number-of-messages 1 \
         --visibility-timeout 900 --query 'Messages[0].[ReceiptHandle,Body]' --output text)
     [[ -n $message && $message != None ]] || break
     handle=${message%%$'\t'*}
     printf '%s' "${message#*$'\t'}" >"$payload"
-    error=$(aws lambda invoke --function-name "$function_arn" --payload "fileb://$payload" \
-        --query FunctionError --output text "$result")
+    if ! error=$(aws lambda invoke --function-name "$function_arn" --payload "fileb://$payload" \
+        --query FunctionError --output text "$result"); then
+        failed+=("$handle")
+        fail "could not invoke $function_arn (see above); the message stays in the queue"
+    fi
     if [[ -z $error || $error == None ]]; then
-        aws sqs delete-message --queue-url "$dlq_url" --receipt-handle "$handle"
+        sqs delete-message --queue-url "$dlq_url" --receipt-handle "$handle"
         replayed=$((replayed + 1))
     else
-        failed=$((failed + 1))
+        failed+=("$handle")
         echo "still failing ($error): $(head -c 400 "$result")" >&2
     fi
 done
-echo "replayed $replayed message(s) through the function; $failed still failing (left in the queue)"
-[[ $failed == 0 ]]
+echo "replayed $replayed message(s) through the function; ${#failed[@]} still failing (left in the queue)"
+[[ ${#failed[@]} == 0 ]]

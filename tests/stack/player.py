@@ -17,6 +17,9 @@ the events moto produced, as Lambda would:
   CloudFormation skips that resource; deploy.py renders it from the translated
   template for the stack's parameters).
 
+`LambdaApi` is Lambda's Invoke API for the function, for a user's own
+`aws lambda invoke` (tools/redrive.sh).
+
 What is simulated rather than waited for, each where it happens: the batching
 window, the visibility timeout, Lambda's waits between retries.
 """
@@ -26,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import shutil
 import signal
 import socket
@@ -36,7 +40,9 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
 
 ROOT = Path(__file__).resolve().parents[2]
 # Lambda refuses an invocation payload over 6 MB; the poller stops a batch there.
@@ -90,10 +96,13 @@ class Invocation:
 
 
 class Function:
-    """The deployed function, run by the emulator; its log goes to `log_path`."""
+    """The deployed function, run by the emulator; its log goes to `log_path`.
+    `extra_env` is added to what Lambda gives the process (a test's own
+    stand-in endpoint, e.g. AWS_ENDPOINT_URL_CLOUDFRONT)."""
 
-    def __init__(self, aws, stack, log_path: Path):
+    def __init__(self, aws, stack, log_path: Path, extra_env: dict[str, str] | None = None):
         self.aws, self.stack, self.log_path = aws, stack, log_path
+        self.extra_env = dict(extra_env or {})
         config = stack.function
         self.timeout = int(config["Timeout"])
         self.memory = int(config["MemorySize"])
@@ -135,7 +144,7 @@ class Function:
         if self.stack.log_format:
             # Lambda sets this from the function's LoggingConfig.
             env["AWS_LAMBDA_LOG_FORMAT"] = self.stack.log_format
-        return env
+        return env | self.extra_env
 
     def _start(self) -> None:
         self._process = subprocess.Popen(
@@ -395,3 +404,79 @@ def _json_or_text(body: str):
         return json.loads(body)
     except ValueError:
         return body
+
+
+class LambdaApi:
+    """Lambda's Invoke API (`POST /2015-03-31/functions/NAME/invocations`) for
+    the played function, on a port of 127.0.0.1: what `aws lambda invoke`
+    reaches with AWS_ENDPOINT_URL_LAMBDA pointing here. cargo-lambda's
+    emulator cannot be that endpoint itself: it serves the function under the
+    name "_" only (a real name or ARN gets 404 "Missing function"), and answers
+    a function error with HTTP 500, which the AWS CLI reports as a failed call.
+    Lambda takes the function's name or ARN (with `:$LATEST` or a Qualifier
+    of $LATEST), and answers 200 with `X-Amz-Function-Error: Unhandled` and the
+    error as the payload. This front does so, and runs each invocation through
+    `Function.invoke`, as the players do. Synchronous invocations only
+    (RequestResponse, the CLI's default); other names get Lambda's 404
+    ResourceNotFoundException."""
+
+    ROUTE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
+
+    def __init__(self, stack, function):
+        """`function` returns the Function to invoke (Run.use may swap it)."""
+        config = stack.function
+        self.names = {config["FunctionName"], config["FunctionArn"]}
+        self.function = function
+        self.invocations = 0
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # the test's output stays quiet
+                pass
+
+            def do_POST(self):
+                url = urlsplit(self.path)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                route = api.ROUTE.match(url.path)
+                name = unquote(route.group(1)) if route else ""
+                qualifier = parse_qs(url.query).get("Qualifier", ["$LATEST"])[0]
+                if name.endswith(":$LATEST"):
+                    name = name[: -len(":$LATEST")]
+                if not route or name not in api.names or qualifier != "$LATEST":
+                    return self._error(404, "ResourceNotFoundException", f"Function not found: {name}")
+                if self.headers.get("X-Amz-Invocation-Type", "RequestResponse") != "RequestResponse":
+                    return self._error(400, "InvalidParameterValueException",
+                                       "the played Lambda service takes synchronous invocations only")
+                api.invocations += 1
+                result = api.function().invoke(body.decode())
+                headers = {"X-Amz-Executed-Version": "$LATEST"}
+                payload = result.body
+                if not result.ok:
+                    headers["X-Amz-Function-Error"] = "Unhandled"
+                    try:
+                        json.loads(payload)
+                    except ValueError:  # no answer: the invocation timed out
+                        payload = json.dumps({"errorType": "Sandbox.Timedout", "errorMessage": payload})
+                self._send(200, headers, payload.encode())
+
+            def _error(self, status: int, kind: str, message: str):
+                body = json.dumps({"Type": "User", "Message": message}).encode()
+                self._send(status, {"x-amzn-ErrorType": kind}, body)
+
+            def _send(self, status: int, headers: dict[str, str], body: bytes):
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -61,7 +61,8 @@ class Run:
     """A stack of one wiring, its distributions, edges, function and player."""
 
     def __init__(self, aws, work: Path, scenario: str, wiring: str, discover: bool, params: dict[str, str] | None = None,
-                 servers: list[str] | None = None, origin_paths: tuple[str, ...] = ("", "/static")):
+                 servers: list[str] | None = None, origin_paths: tuple[str, ...] = ("", "/static"),
+                 function_env: dict[str, str] | None = None):
         self.aws, self.work, self.scenario = aws, work, scenario
         self.figures = Figures(scenario, wiring, "auto" if discover else "listed")
         self.started = time.monotonic()
@@ -95,7 +96,7 @@ class Run:
             self.bystander = None
         self.bucket = self.stack.bucket
 
-        self.function = Function(aws, self.stack, work / "function.log")
+        self.function = Function(aws, self.stack, work / "function.log", function_env)
         # Every event source mapping of the stack is played; the changes come
         # through the changes queue's, or (bucket-to-function) from S3 directly.
         self.pollers = [QueuePoller(aws, m, self.function) for m in self.stack.mappings]
@@ -177,17 +178,18 @@ class Run:
         f.seconds = time.monotonic() - self.started
         return f
 
-    def check(self) -> None:
+    def check(self, failures: int = 0) -> None:
         """What must hold after every scenario: nothing left in the queues,
-        nothing in the dead-letter queue, no function error, and discovery
-        leaving other distributions alone."""
+        nothing in the dead-letter queue, no function error (but the
+        `failures` a test caused on purpose), and discovery leaving other
+        distributions alone."""
         sqs = self.aws.client("sqs")
         for url in self.stack.queue_urls:
             counts = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
                       "ApproximateNumberOfMessagesDelayed"]
             attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=counts)["Attributes"]
             assert attrs == dict.fromkeys(counts, "0"), f"{url}: {attrs}"
-        assert self.function.failures == 0, f"{self.function.failures} failed invocations"
+        assert self.function.failures == failures, f"{self.function.failures} failed invocations, {failures} expected"
         if self.bystander:
             got = self.aws.client("cloudfront").list_invalidations(DistributionId=self.bystander)
             assert got["InvalidationList"].get("Quantity", 0) == 0, f"discovery invalidated {self.bystander}"

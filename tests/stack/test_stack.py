@@ -12,13 +12,18 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 import local_aws
-from player import AsyncInvoker, Function, QueuePoller
+from edges import urls_for
+from gate import CloudFrontGate
+from player import AsyncInvoker, Function, LambdaApi, QueuePoller
 from scenario import KNOWN_STALE, SCENARIOS, Run, known
+
+ROOT = Path(__file__).resolve().parents[2]
 
 WIRINGS = ["bucket-to-function", "bucket-to-queue", "existing-bucket"]
 with_distributions = pytest.mark.parametrize("discover", [False, True], ids=["listed", "auto"])
@@ -93,6 +98,121 @@ def test_a_change_that_cannot_be_invalidated_ends_in_the_dead_letter_queue(aws, 
         raise
     finally:
         run.stop()
+
+
+# Invalidated before CloudFront refused, and not changed again: a redrive
+# must not ask for them. Changed while it refused: they wait in the
+# dead-letter queue until the redrive.
+KEPT = ["css/site.css", "js/app.js"]
+REFUSED = ["index.html", "docs/read me.html"]
+
+
+def redrive(aws, run, api, work) -> subprocess.CompletedProcess:
+    """`bash tools/redrive.sh STACK` from the project's directory, as a user
+    runs it: the project's AWS CLI, the local AWS's endpoint and credentials
+    and no user configuration, Lambda's endpoint at the played Invoke API;
+    its temporary files under a directory of its own, which must be left
+    empty."""
+    scratch = work / "redrive-tmp"
+    scratch.mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | aws.environment() | {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "AWS_ENDPOINT_URL_LAMBDA": api.endpoint,
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "HOME": str(work),
+        "TMPDIR": str(scratch),
+    }
+    command = ["bash", str(ROOT / "tools/redrive.sh"), run.stack.name]
+    start = time.monotonic()
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    seconds = time.monotonic() - start
+    with open(work / "redrive.out", "a") as out:
+        out.write(f"$ {' '.join(command)}  (exit {done.returncode}, {seconds:.1f} s)\n{done.stdout}{done.stderr}\n")
+    assert list(scratch.iterdir()) == [], "tools/redrive.sh left files behind"
+    return done
+
+
+def covered(url: str, paths) -> bool:
+    return any(url.startswith(p[:-1]) if p.endswith("*") else url == p for p in paths)
+
+
+@in_every_wiring
+def test_a_redrive_invalidates_what_failed_once_the_cause_is_fixed(aws, work_root, wiring):
+    """CloudFront refuses the function's CreateInvalidation for a while (its
+    role lost the permission: tests/stack/gate.py); changes made then end in
+    the dead-letter queue, stale at the edges. Once fixed, tools/redrive.sh
+    runs as a user runs it, and the played Lambda service delivers what it put
+    back: every change is invalidated, the dead-letter queue is empty,
+    viewers get fresh objects, and nothing invalidated before is asked for
+    again."""
+    work = work_root / f"redrive-{wiring}"
+    gate = CloudFrontGate(aws.endpoint, local_aws.ACCOUNT)
+    run = Run(aws, work, "redrive", wiring, discover=False, origin_paths=("",),
+              function_env={"AWS_ENDPOINT_URL_CLOUDFRONT": gate.endpoint})
+    api = LambdaApi(run.stack, lambda: run.function)
+    s3, sqs = aws.client("s3"), aws.client("sqs")
+    (distribution,) = run.ids
+    log = run.logs[distribution]
+    dlq = run.stack.dead_letter_url
+
+    def waiting() -> int:
+        attrs = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])
+        return int(attrs["Attributes"]["ApproximateNumberOfMessages"])
+
+    try:
+        for key in KEPT + REFUSED:
+            s3.put_object(Bucket=run.bucket, Key=key, Body=f"{key} 1".encode())
+        run.deliver()
+        run.viewers()  # every edge caches every object
+        before = len(log.batches)
+        assert before > 0 and waiting() == 0
+
+        gate.deny = True
+        for key in REFUSED:
+            s3.put_object(Bucket=run.bucket, Key=key, Body=f"{key} 2".encode())
+        run.deliver()
+        assert gate.denied > 0 and len(log.batches) == before
+        assert waiting() == len(REFUSED), f"{waiting()} message(s) in the dead-letter queue"
+        stale, _ = run.viewers()
+        assert {r.url for r in stale if r.stale} == urls_for(set(REFUSED), run.origins[distribution].index)
+
+        if isinstance(run.player, AsyncInvoker):
+            # Too early: each record fails again, and stays for the next run.
+            early = redrive(aws, run, api, work)
+            assert early.returncode == 1, early.stdout + early.stderr
+            assert f"replayed 0 message(s) through the function; {len(REFUSED)} still failing" in early.stdout
+            assert early.stderr.count("still failing (Unhandled)") == len(REFUSED), early.stderr
+            assert waiting() == len(REFUSED), "the failed records are not visible again for the next run"
+        failures = run.function.failures
+
+        gate.deny = False  # the cause, fixed
+        done = redrive(aws, run, api, work)
+        assert done.returncode == 0, done.stdout + done.stderr
+        if isinstance(run.player, AsyncInvoker):
+            assert f"replayed {len(REFUSED)} message(s)" in done.stdout, done.stdout
+            assert api.invocations == 2 * len(REFUSED)
+        else:
+            assert f"moved {len(REFUSED)} message(s)" in done.stdout, done.stdout
+            assert api.invocations == 0
+        run.deliver()
+
+        after, _ = run.viewers()
+        assert [r.url for r in after if r.stale] == []
+        redriven = [p for batch in log.batches[before:] for p in batch]
+        for url in urls_for(set(REFUSED), run.origins[distribution].index):
+            assert covered(url, redriven), f"{url} not invalidated by the redrive: {redriven}"
+        for url in urls_for(set(KEPT), run.origins[distribution].index):
+            assert not covered(url, redriven), f"{url} was invalidated before the failure, and again: {redriven}"
+        assert log.repeated == 0
+        run.check(failures=failures)
+    except BaseException:
+        print(f"--- last lines of the function's log:\n{log_tail(run.function.log_path)}")
+        raise
+    finally:
+        api.stop()
+        run.stop()
+        gate.stop()
 
 
 def test_the_demo_tells_the_story():
