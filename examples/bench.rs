@@ -333,11 +333,11 @@ async fn main() {
     for n in [largest, 10_000] {
         let event = sqs_batch(n, "static/css");
         let api = RuntimeApi::start();
-        // Port 1 refuses at once: the reads of what is in progress fail in
-        // no time, so this is the handler's own work.
+        // Distributions moto does not know: the reads of what is in
+        // progress are answered NoSuchDistribution at once (not retried).
         let function = start(
             &api,
-            1,
+            stack.moto_port,
             &[("DISTRIBUTION_IDS", "E1ABC,E2DEF"), ("DRY_RUN", "true")],
         );
         api.invoke(&json!({"Event": "s3:TestEvent"}), TIME).unwrap();
