@@ -302,8 +302,36 @@ pub struct Held {
 }
 
 /// What an environment knows of one distribution's invalidations in
-/// progress, by ID: the ones it created, and the ones it read.
-pub type Known = HashMap<String, InProgress>;
+/// progress, by ID: the ones it created, and the ones it read; each
+/// forgotten an hour after it was learnt (an invalidation takes minutes,
+/// rarely 40), so what it knows stays small and recent between reads.
+#[derive(Debug, Default, Clone)]
+pub struct Known {
+    entries: HashMap<String, (InProgress, Instant)>,
+}
+
+impl Known {
+    const FORGET_AFTER: Duration = Duration::from_secs(3600);
+
+    pub fn insert(&mut self, id: String, held: InProgress) {
+        self.entries
+            .retain(|_, (_, at)| at.elapsed() < Self::FORGET_AFTER);
+        self.entries.insert(id, (held, Instant::now()));
+    }
+
+    fn get(&self, id: &str) -> Option<InProgress> {
+        self.entries.get(id).map(|(held, _)| *held)
+    }
+
+    /// What the invalidations it knows hold, all together.
+    pub fn total(&self) -> InProgress {
+        let recent = self
+            .entries
+            .values()
+            .filter(|(_, at)| at.elapsed() < Self::FORGET_AFTER);
+        recent.fold(InProgress::default(), |sum, (held, _)| sum + *held)
+    }
+}
 
 /// What `distribution` holds in progress: ListInvalidations (newest first,
 /// the last hour), then GetInvalidation for each in-progress invalidation not
@@ -366,11 +394,11 @@ pub async fn in_progress(
         }
     }
     let running: std::collections::HashSet<&String> = ids.iter().collect();
-    known.retain(|id, _| running.contains(id));
+    known.entries.retain(|id, _| running.contains(id));
     let mut held = Held::default();
     let mut lookups = 0;
     for id in ids {
-        if !known.contains_key(&id) {
+        if known.get(&id).is_none() {
             if lookups == MAX_LOOKUPS {
                 held.unread += 1;
                 continue;
@@ -398,7 +426,7 @@ pub async fn in_progress(
                 .unwrap_or_default();
             known.insert(id.clone(), InProgress::of(paths.iter().map(String::as_str)));
         }
-        held.held = held.held + known[&id];
+        held.held = held.held + known.get(&id).unwrap_or_default();
     }
     Ok(held)
 }
@@ -455,5 +483,54 @@ fn classify<R: std::fmt::Debug>(error: SdkError<CreateInvalidationError, R>, bat
             code: code.to_owned(),
             message,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_invalidations_add_up_and_a_read_keeps_only_those_running() {
+        let mut known = Known::default();
+        known.insert("A".into(), InProgress::of(["/a", "/b*"]));
+        known.insert("B".into(), InProgress::of(["/c"]));
+        assert_eq!(
+            known.total(),
+            InProgress {
+                files: 2,
+                wildcards: 1
+            }
+        );
+        assert_eq!(
+            known.get("B"),
+            Some(InProgress {
+                files: 1,
+                wildcards: 0
+            })
+        );
+        known.entries.retain(|id, _| id == "B");
+        assert_eq!(
+            known.total(),
+            InProgress {
+                files: 1,
+                wildcards: 0
+            }
+        );
+        assert_eq!(known.get("A"), None);
+    }
+
+    #[test]
+    fn failures_are_classed_for_the_metrics() {
+        let d = DistributionId::parse("E1").unwrap();
+        let throttled = SubmitError::Unavailable {
+            distribution: d.clone(),
+            detail: "Throttling Rate exceeded".into(),
+        };
+        assert_eq!(throttled.reason(), "Throttled");
+        assert!(!throttled.waits_for_room());
+        let busy = SubmitError::TooManyInProgress { distribution: d };
+        assert_eq!(busy.reason(), "TooManyInProgress");
+        assert!(busy.waits_for_room());
     }
 }

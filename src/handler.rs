@@ -392,16 +392,13 @@ impl Invalidator {
         for demand in &demands.demands {
             let id = &demand.distribution;
             let mut known = self.known_of(id);
-            // A few exact paths need no reading: if CloudFront is full, its
-            // refusal is retried the same way as no room would be, and a
-            // function invoked per object (bucket-to-function) would read the
-            // list thousands of times in a deploy.
+            // A few exact paths are sent without reading, as if nothing
+            // were in progress: if CloudFront is full, its refusal is
+            // retried the same way as no room would be, and a function
+            // invoked per object (bucket-to-function) would read the list
+            // thousands of times in a deploy.
             let small = demand.needs.len() <= SMALL_DEMAND && demand.needs.keys().all(|p| !p.is_wildcard());
             if small {
-                busy.insert(
-                    id.clone(),
-                    known.values().fold(InProgress::default(), |a, b| a + *b),
-                );
                 continue;
             }
             match cloudfront::in_progress(&self.client, id, &mut known, until).await {
@@ -413,10 +410,7 @@ impl Invalidator {
                 }
                 Err(e) => {
                     warn!(distribution = %id, "planning with what this environment knows: {e}");
-                    busy.insert(
-                        id.clone(),
-                        known.values().fold(InProgress::default(), |a, b| a + *b),
-                    );
+                    busy.insert(id.clone(), known.total());
                 }
             }
             self.known.lock().expect("known lock").insert(id.clone(), known);
