@@ -70,8 +70,14 @@ async fn main() {
         let log = stack.function_log();
         let lines: Vec<&str> = log[logged..].lines().filter(|l| !l.trim().is_empty()).collect();
         logged = log.len();
+        // The metrics documents are for CloudWatch: counted, not shown.
+        let (metrics, lines): (Vec<&str>, Vec<&str>) =
+            lines.into_iter().partition(|l| l.starts_with("{\"_aws\""));
         for line in lines {
             println!("  | {}", short(line));
+        }
+        if !metrics.is_empty() {
+            println!("  | and {} metrics document(s) for CloudWatch", metrics.len());
         }
         println!();
     }
