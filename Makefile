@@ -11,6 +11,10 @@ export PATH := $(CURDIR)/$(AWS_VENV)/bin:$(CURDIR)/$(CHECKOV_VENV)/bin:$(PATH)
 # Offline tools still want a region; CloudFront itself is global.
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
+# Every tool's temporary files (pytest's, cfn-lint's caches, mktemp's) stay in
+# the project, never in /tmp.
+export TMPDIR := $(CURDIR)/target/tmp
+$(shell mkdir -p target/tmp)
 export CARGO_TERM_COLOR := never
 
 .PHONY: test tools rust-tools lint unit template fuzz-short fuzz stack-test demo demo-events bench soak build package redrive clean
@@ -80,7 +84,9 @@ fuzz:
 ## modelled CloudFront edges; prints the figures (also in target/stack-tmp/figures.md).
 stack-test: $(STACK_VENV)/.installed
 	@command -v cargo >/dev/null || { echo "error: cargo is needed to build the function (https://rustup.rs)"; exit 1; }
-	cargo build --bin cloudfront-invalidator
+	@# All targets, with the tests' features: after `make unit` (as in make test) nothing
+	@# is built again.
+	cargo build --all-targets
 	mkdir -p $(STACK_TMP)/tmp
 	@echo "tests/stack: the stack deployed into a local AWS and fed by real upload tools (about 4 minutes)..."
 	TMPDIR=$(CURDIR)/$(STACK_TMP)/tmp $(STACK_VENV)/bin/python -m pytest -p no:cacheprovider -n 2 tests/stack -q
