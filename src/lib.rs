@@ -24,10 +24,14 @@ pub mod metrics;
 #[cfg(feature = "lambda")]
 pub mod queues;
 #[cfg(feature = "lambda")]
+pub mod response;
+#[cfg(feature = "lambda")]
 pub mod sdk;
 #[cfg(feature = "lambda")]
 pub mod start;
 
 pub use config::Config;
 #[cfg(feature = "lambda")]
-pub use handler::{HandlerError, Invalidator, Response, Summary, deadline_from_epoch_ms};
+pub use handler::{Invalidator, deadline_from_epoch_ms};
+#[cfg(feature = "lambda")]
+pub use response::{HandlerError, Response, Summary};
