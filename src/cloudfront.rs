@@ -5,6 +5,7 @@
 
 use crate::budget::InProgress;
 use crate::config::DistributionId;
+use crate::cover::Made;
 use crate::discovery::DistributionOrigins;
 use crate::plan::Batch;
 use aws_sdk_cloudfront::Client;
@@ -63,6 +64,8 @@ pub fn client(shared: &aws_types::SdkConfig) -> Client {
 pub struct Submitted {
     pub invalidation_id: String,
     pub status: String,
+    /// CloudFront's CreateTime, in milliseconds since the Unix epoch.
+    pub created_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -222,6 +225,7 @@ pub async fn submit(client: &Client, batch: &Batch, time_left: Duration) -> Resu
     Ok(Submitted {
         invalidation_id: invalidation.map(|i| i.id().to_owned()).unwrap_or_default(),
         status: invalidation.map(|i| i.status().to_owned()).unwrap_or_default(),
+        created_ms: invalidation.and_then(|i| i.create_time().to_millis().ok()),
     })
 }
 
@@ -301,42 +305,82 @@ pub struct Held {
     pub unread: usize,
 }
 
-/// What an environment knows of one distribution's invalidations in
-/// progress, by ID: the ones it created, and the ones it read; each
-/// forgotten an hour after it was learnt (an invalidation takes minutes,
-/// rarely 40), so what it knows stays small and recent between reads.
+/// What an environment knows of one distribution's invalidations, by ID:
+/// the ones it created, and the in-progress ones it read; each forgotten an
+/// hour after it was learnt (an invalidation takes minutes, rarely 40), so
+/// what it knows stays small and recent between reads. One no longer listed
+/// in progress counts as holding nothing, and still covers what it covers.
 #[derive(Debug, Default, Clone)]
 pub struct Known {
-    entries: HashMap<String, (InProgress, Instant)>,
+    entries: HashMap<String, Entry>,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    held: InProgress,
+    in_progress: bool,
+    /// Its creation time and paths, when CloudFront said them.
+    made: Option<Made>,
+    learnt: Instant,
 }
 
 impl Known {
     const FORGET_AFTER: Duration = Duration::from_secs(3600);
 
-    pub fn insert(&mut self, id: String, held: InProgress) {
+    /// An invalidation in progress, with what it holds and, when known, when
+    /// it was created.
+    pub fn insert(&mut self, id: String, paths: &[String], created_ms: Option<i64>) {
         self.entries
-            .retain(|_, (_, at)| at.elapsed() < Self::FORGET_AFTER);
-        self.entries.insert(id, (held, Instant::now()));
+            .retain(|_, e| e.learnt.elapsed() < Self::FORGET_AFTER);
+        let made = created_ms.map(|created_ms| Made {
+            id: id.clone(),
+            created_ms,
+            paths: paths.to_vec(),
+        });
+        let entry = Entry {
+            held: InProgress::of(paths.iter().map(String::as_str)),
+            in_progress: true,
+            made,
+            learnt: Instant::now(),
+        };
+        self.entries.insert(id, entry);
     }
 
-    fn get(&self, id: &str) -> Option<InProgress> {
-        self.entries.get(id).map(|(held, _)| *held)
+    /// After a read: the ones `running` lists are in progress, the others
+    /// not (complete, or older than the pages read).
+    fn listed_in_progress(&mut self, running: &std::collections::HashSet<&String>) {
+        for (id, entry) in &mut self.entries {
+            entry.in_progress = running.contains(id);
+        }
     }
 
-    /// What the invalidations it knows hold, all together.
-    pub fn total(&self) -> InProgress {
-        let recent = self
-            .entries
+    fn recent(&self) -> impl Iterator<Item = &Entry> {
+        self.entries
             .values()
-            .filter(|(_, at)| at.elapsed() < Self::FORGET_AFTER);
-        recent.fold(InProgress::default(), |sum, (held, _)| sum + *held)
+            .filter(|e| e.learnt.elapsed() < Self::FORGET_AFTER)
+    }
+
+    fn held(&self, id: &str) -> Option<InProgress> {
+        self.entries.get(id).map(|e| e.held)
+    }
+
+    /// What the invalidations it knows in progress hold, all together.
+    pub fn total(&self) -> InProgress {
+        self.recent()
+            .filter(|e| e.in_progress)
+            .fold(InProgress::default(), |sum, e| sum + e.held)
+    }
+
+    /// The invalidations it knows were accepted, in progress or not.
+    pub fn made(&self) -> Vec<Made> {
+        self.recent().filter_map(|e| e.made.clone()).collect()
     }
 }
 
 /// What `distribution` holds in progress: ListInvalidations (newest first,
 /// the last hour), then GetInvalidation for each in-progress invalidation not
-/// in `known` (at most [`MAX_LOOKUPS`]), all done by `until`. `known` keeps
-/// only those in progress.
+/// in `known` (at most [`MAX_LOOKUPS`]), all done by `until`. What `known`
+/// has that is not listed in progress any more holds nothing from now on.
 pub async fn in_progress(
     client: &Client,
     distribution: &DistributionId,
@@ -394,11 +438,11 @@ pub async fn in_progress(
         }
     }
     let running: std::collections::HashSet<&String> = ids.iter().collect();
-    known.entries.retain(|id, _| running.contains(id));
+    known.listed_in_progress(&running);
     let mut held = Held::default();
     let mut lookups = 0;
     for id in ids {
-        if known.get(&id).is_none() {
+        if known.held(&id).is_none() {
             if lookups == MAX_LOOKUPS {
                 held.unread += 1;
                 continue;
@@ -418,15 +462,16 @@ pub async fn in_progress(
                         &aws_sdk_cloudfront::error::DisplayErrorContext(e),
                     )
                 })?;
-            let paths = got
-                .invalidation()
+            let invalidation = got.invalidation();
+            let paths = invalidation
                 .and_then(|i| i.invalidation_batch())
                 .and_then(|b| b.paths())
                 .map(|p| p.items())
                 .unwrap_or_default();
-            known.insert(id.clone(), InProgress::of(paths.iter().map(String::as_str)));
+            let created_ms = invalidation.and_then(|i| i.create_time().to_millis().ok());
+            known.insert(id.clone(), paths, created_ms);
         }
-        held.held = held.held + known.get(&id).unwrap_or_default();
+        held.held = held.held + known.held(&id).unwrap_or_default();
     }
     Ok(held)
 }
@@ -491,10 +536,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn known_invalidations_add_up_and_a_read_keeps_only_those_running() {
+    fn known_invalidations_add_up_and_the_completed_still_cover() {
+        let strings = |p: &[&str]| p.iter().map(|p| p.to_string()).collect::<Vec<_>>();
         let mut known = Known::default();
-        known.insert("A".into(), InProgress::of(["/a", "/b*"]));
-        known.insert("B".into(), InProgress::of(["/c"]));
+        known.insert("A".into(), &strings(&["/a", "/b*"]), Some(1000));
+        known.insert("B".into(), &strings(&["/c"]), None);
         assert_eq!(
             known.total(),
             InProgress {
@@ -502,14 +548,11 @@ mod tests {
                 wildcards: 1
             }
         );
-        assert_eq!(
-            known.get("B"),
-            Some(InProgress {
-                files: 1,
-                wildcards: 0
-            })
-        );
-        known.entries.retain(|id, _| id == "B");
+        // B has no creation time: it counts, but covers nothing.
+        let made: Vec<String> = known.made().into_iter().map(|m| m.id).collect();
+        assert_eq!(made, ["A"]);
+        let b = "B".to_string();
+        known.listed_in_progress(&[&b].into());
         assert_eq!(
             known.total(),
             InProgress {
@@ -517,7 +560,7 @@ mod tests {
                 wildcards: 0
             }
         );
-        assert_eq!(known.get("A"), None);
+        assert_eq!(known.made().len(), 1, "A is complete, and still covers its paths");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::discovery::Listing;
 use crate::event::{self, Incoming, Unit};
 use crate::metrics;
 use crate::path::InvalidationPath;
-use crate::plan::{self, Batch, Demands, Plan, Targets};
+use crate::plan::{self, Batch, Busy, Demands, Plan, Targets};
 use crate::queues::Queues;
 use crate::response::{HandlerError, Report, Response, log_plan, respond};
 use crate::watch::Watch;
@@ -277,11 +277,7 @@ impl Invalidator {
     /// What each distribution that needs paths holds in progress. A failed
     /// read leaves what this environment knows: the read only makes the plan
     /// better, and CloudFront still refuses what it cannot hold.
-    async fn in_progress(
-        &self,
-        demands: &Demands,
-        deadline: Instant,
-    ) -> BTreeMap<DistributionId, InProgress> {
+    async fn in_progress(&self, demands: &Demands, deadline: Instant) -> BTreeMap<DistributionId, Busy> {
         let mut busy = BTreeMap::new();
         let until = cloudfront::read_until(deadline.saturating_duration_since(Instant::now()));
         for demand in &demands.demands {
@@ -293,21 +289,29 @@ impl Invalidator {
             // invoked per object (bucket-to-function) would read the list
             // thousands of times in a deploy.
             let small = demand.needs.len() <= SMALL_DEMAND && demand.needs.keys().all(|p| !p.is_wildcard());
-            if small {
-                continue;
-            }
-            match cloudfront::in_progress(&self.client, id, &mut known, until).await {
-                Ok(held) => {
-                    if held.unread > 0 {
-                        info!(distribution = %id, unread = held.unread, "in-progress invalidations not read this time");
+            let held = if small {
+                InProgress::default()
+            } else {
+                match cloudfront::in_progress(&self.client, id, &mut known, until).await {
+                    Ok(held) => {
+                        if held.unread > 0 {
+                            info!(distribution = %id, unread = held.unread, "in-progress invalidations not read this time");
+                        }
+                        held.held
                     }
-                    busy.insert(id.clone(), held.held);
+                    Err(e) => {
+                        warn!(distribution = %id, "planning with what this environment knows: {e}");
+                        known.total()
+                    }
                 }
-                Err(e) => {
-                    warn!(distribution = %id, "planning with what this environment knows: {e}");
-                    busy.insert(id.clone(), known.total());
-                }
-            }
+            };
+            busy.insert(
+                id.clone(),
+                Busy {
+                    held,
+                    made: known.made(),
+                },
+            );
             self.known.lock().expect("known lock").insert(id.clone(), known);
         }
         busy
@@ -361,13 +365,13 @@ impl Invalidator {
                         "invalidation created"
                     );
                     metrics::created(&batch.distribution);
-                    let held = InProgress::of(batch.paths.iter().map(InvalidationPath::as_str));
+                    let paths: Vec<String> = batch.paths.iter().map(|p| p.as_str().to_owned()).collect();
                     self.known
                         .lock()
                         .expect("known lock")
                         .entry(batch.distribution.clone())
                         .or_default()
-                        .insert(done.invalidation_id.clone(), held);
+                        .insert(done.invalidation_id.clone(), &paths, done.created_ms);
                     self.watch(batch, &done.invalidation_id).await;
                     report.invalidation_id = Some(done.invalidation_id);
                     report.status = Some(done.status);

@@ -1,12 +1,14 @@
 //! Invalidates CloudFront paths for the S3 objects an event reports changed.
 //! Data flows one way: `event` (JSON to changes) -> `path` (key to path) ->
-//! `plan` (per-distribution batches, within `budget`) -> `cloudfront`
+//! `plan` (per-distribution batches, within `budget`, less what `cover`
+//! says an accepted invalidation already covers) -> `cloudfront`
 //! (submit) -> `handler`; `watch` follows each invalidation until it is
 //! complete through the watch queue (`queues`), and `metrics` records what
 //! happened.
 
 pub mod budget;
 pub mod config;
+pub mod cover;
 pub mod discovery;
 pub mod event;
 pub mod filter;

@@ -13,6 +13,8 @@ use metrics_cloudwatch_embedded::Collector;
 
 pub const CHANGES_SEEN: &str = "ChangesSeen";
 pub const PATHS_REQUESTED: &str = "PathsRequested";
+/// Changes an invalidation already accepted covers (see `cover`).
+pub const CHANGES_COVERED: &str = "ChangesAlreadyCovered";
 /// Billed.
 pub const PATHS_SUBMITTED: &str = "PathsSubmitted";
 pub const WILDCARD_PATHS: &str = "WildcardPaths";
@@ -44,6 +46,7 @@ pub fn init(namespace: &str) -> Result<&'static Collector, String> {
         PATHS_REQUESTED,
         PATHS_SUBMITTED,
         WILDCARD_PATHS,
+        CHANGES_COVERED,
         INVALIDATIONS_CREATED,
         REQUESTS_FAILED,
         RECORDS_REJECTED,
@@ -78,6 +81,7 @@ pub fn planned(stats: &Stats) {
     let d = &stats.distribution;
     count(CHANGES_SEEN, d, stats.changes);
     count(PATHS_REQUESTED, d, stats.paths_requested);
+    count(CHANGES_COVERED, d, stats.covered);
     count(PATHS_SUBMITTED, d, stats.paths_submitted);
     count(WILDCARD_PATHS, d, stats.wildcards);
 }

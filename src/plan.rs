@@ -8,6 +8,7 @@
 
 use crate::budget::{self, ChangeRef, InProgress, Needs, Room};
 use crate::config::{Config, DistributionId, Target};
+use crate::cover::{self, Made};
 use crate::event::{Change, Skipped, Unit};
 use crate::filter;
 use crate::path::InvalidationPath;
@@ -50,6 +51,12 @@ pub struct Stats {
     pub wildcards: usize,
     /// What CloudFront already held in progress there when planning.
     pub in_progress: InProgress,
+    /// Changes an invalidation CloudFront had already accepted covers (see
+    /// `cover`): no path requested for them.
+    pub covered: usize,
+    /// Those invalidations.
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub covered_by: BTreeSet<String>,
     /// Units (SQS messages, or the event) left for a retry because the
     /// distribution had no room for their paths.
     pub deferred: usize,
@@ -73,6 +80,14 @@ pub struct Demands {
     /// When S3 reported each change that no distribution serves (see
     /// `discovery`): `None` when the event does not say.
     pub unserved: Vec<Option<i64>>,
+}
+
+/// What a distribution has when planning: what it holds in progress, and the
+/// invalidations known to be accepted there, which may cover changes.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Busy {
+    pub held: InProgress,
+    pub made: Vec<Made>,
 }
 
 /// Units one distribution had no room for: reported for a retry, no request made.
@@ -175,12 +190,13 @@ pub fn demands(units: &[Unit], config: &Config, targets: &Targets) -> Demands {
 
 /// One request per distribution that has room, holding at most `max_paths`
 /// paths and its share of what CloudFront has free there (`busy`: what it
-/// holds in progress; a distribution missing from it holds nothing).
+/// holds in progress; a distribution missing from it holds nothing), for the
+/// changes no invalidation it already accepted covers.
 pub fn plan(
     units: &[Unit],
     demands: Demands,
     max_paths: usize,
-    busy: &BTreeMap<DistributionId, InProgress>,
+    busy: &BTreeMap<DistributionId, Busy>,
 ) -> Plan {
     let mut plan = Plan {
         ignored: demands.ignored,
@@ -192,8 +208,12 @@ pub fn plan(
         needs,
     } in demands.demands
     {
-        let in_progress = busy.get(&distribution).copied().unwrap_or_default();
+        let (in_progress, made) = busy
+            .get(&distribution)
+            .map_or((InProgress::default(), &[][..]), |b| (b.held, &b.made[..]));
+        let mut needs = needs;
         let paths_requested = needs.len();
+        let covered = cover::remove_covered(&mut needs, |(u, c)| units[u].changes[c].time_ms, made);
         let fitted = budget::fit(needs, Room::share(max_paths, in_progress));
         let paths: Vec<InvalidationPath> = fitted.kept.keys().cloned().collect();
         debug_assert!(paths.len() <= MAX_PATHS_PER_REQUEST);
@@ -204,6 +224,8 @@ pub fn plan(
             paths_submitted: paths.len(),
             wildcards: paths.iter().filter(|p| p.is_wildcard()).count(),
             in_progress,
+            covered: covered.changes,
+            covered_by: covered.by,
             deferred: fitted.deferred.len(),
         });
         if !fitted.deferred.is_empty() {
@@ -353,6 +375,20 @@ mod tests {
     }
 
     fn plan_busy(units: &[Unit], config: &Config, busy: &BTreeMap<DistributionId, InProgress>) -> Plan {
+        let busy = busy
+            .iter()
+            .map(|(id, held)| {
+                let busy = Busy {
+                    held: *held,
+                    made: vec![],
+                };
+                (id.clone(), busy)
+            })
+            .collect();
+        plan_made(units, config, &busy)
+    }
+
+    fn plan_made(units: &[Unit], config: &Config, busy: &BTreeMap<DistributionId, Busy>) -> Plan {
         let crate::config::Distributions::Listed(targets) = &config.distributions else {
             panic!()
         };
@@ -410,6 +446,64 @@ mod tests {
             );
         }
         assert!(plan.deferred.is_empty());
+    }
+
+    #[test]
+    fn a_change_an_accepted_invalidation_covers_needs_no_request_and_no_retry() {
+        let c = config("E1,E2", "");
+        let at = |key: &str, time_ms: i64| Change {
+            time_ms: Some(time_ms),
+            ..change(key, &time_ms.to_string())
+        };
+        const T: i64 = 1_795_000_000_000;
+        // Message 0 came back for a retry: `/css/*` was created at E1 since.
+        // Message 1 was changed after that invalidation.
+        let units = vec![
+            Unit {
+                changes: vec![at("css/a.css", T), at("js/a.js", T)],
+                ..Unit::default()
+            },
+            Unit {
+                changes: vec![at("css/b.css", T + 10 * crate::cover::MARGIN_MS)],
+                ..Unit::default()
+            },
+        ];
+        let made = Made {
+            id: "I1".into(),
+            created_ms: T + 5 * crate::cover::MARGIN_MS,
+            paths: vec!["/css/*".into()],
+        };
+        let e1 = DistributionId::parse("E1").unwrap();
+        let busy = BTreeMap::from([(
+            e1.clone(),
+            Busy {
+                held: InProgress::of(["/css/*"]),
+                made: vec![made],
+            },
+        )]);
+        let plan = plan_made(&units, &c, &busy);
+        assert_eq!(
+            requests(&plan),
+            [
+                ("E1".to_string(), vec!["/css/b.css", "/js/a.js"]),
+                ("E2".to_string(), vec!["/css/a.css", "/css/b.css", "/js/a.js"]),
+            ]
+        );
+        assert!(plan.deferred.is_empty());
+        assert_eq!(
+            plan.stats[0].covered, 1,
+            "css/a.css; message 0 still needs /js/a.js"
+        );
+        assert_eq!(plan.stats[0].covered_by, BTreeSet::from(["I1".to_string()]));
+        // Once /js/a.js is covered too, message 0 needs nothing at E1.
+        let only_first = vec![units[0].clone()];
+        let mut busy = busy;
+        busy.get_mut(&e1).unwrap().made[0].paths.push("/js/a.js".into());
+        let plan = plan_made(&only_first, &c, &busy);
+        assert_eq!(plan.stats[0].covered, 2);
+        assert_eq!(plan.stats[0].paths_requested, 2);
+        assert_eq!(plan.stats[0].paths_submitted, 0);
+        assert_eq!(requests(&plan).len(), 1, "only E2 gets a request");
     }
 
     #[test]

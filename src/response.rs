@@ -144,6 +144,8 @@ pub fn log_plan(incoming: &Incoming, plan: &Plan) {
             wildcards = stats.wildcards,
             in_progress_files = stats.in_progress.files,
             in_progress_wildcards = stats.in_progress.wildcards,
+            covered = stats.covered,
+            covered_by = %stats.covered_by.iter().map(String::as_str).collect::<Vec<_>>().join(" "),
             deferred = stats.deferred,
             "planned"
         );

@@ -49,12 +49,17 @@ async fn every_sample_event_invalidates_exactly_its_paths_in_every_distribution(
     let mut stack = Stack::start().await;
     let first = stack.create_distribution("example-static-site", "").await;
     let second = stack.create_distribution("example-static-site", "").await;
-    stack.start_function(&[("DISTRIBUTION_IDS", &format!("{first},{second}"))]);
     let (mut seen_first, mut seen_second) = (Vec::new(), Vec::new());
+    let mut log = String::new();
 
     for expect in EXPECTED {
         let file = expect.file;
+        // A new execution environment for each event: one that made
+        // invalidations since a sample event's time (days ago) would find
+        // its paths already covered, and rightly request nothing.
+        stack.start_function(&[("DISTRIBUTION_IDS", &format!("{first},{second}"))]);
         let response = output_json(&stack.invoke(Payload::File(&event_path(file))));
+        log.push_str(&stack.function_log());
         let want: Vec<Vec<String>> = if expect.paths.is_empty() {
             vec![]
         } else {
@@ -90,7 +95,6 @@ async fn every_sample_event_invalidates_exactly_its_paths_in_every_distribution(
             assert_eq!(response["test_event"], file == "s3-test-event.json", "{file}");
         }
     }
-    let log = stack.function_log();
     assert!(
         log.contains(&format!("invalidation created distribution={first}")),
         "{log}"
@@ -606,11 +610,15 @@ async fn an_accepted_request_whose_answer_is_lost_is_not_billed_twice() {
         seed: 7,
     }));
     stack.start_function_via(proxy.port, &[("DISTRIBUTION_IDS", &id)]);
-    let event = event_path("s3-multi-record.json");
+    // Delivered again at once: within a minute of the change, no
+    // invalidation covers it yet, so only the caller reference can tell.
+    let event = support::just_now(
+        serde_json::from_str(&std::fs::read_to_string(event_path("s3-multi-record.json")).unwrap()).unwrap(),
+    );
     let (first, retried) = {
         // Only the first attempt is cut; later ones go through.
         let invoke = std::thread::scope(|scope| {
-            let handle = scope.spawn(|| stack.invoke(Payload::File(&event)));
+            let handle = scope.spawn(|| stack.invoke(Payload::Json(&event)));
             while !proxy.log().iter().any(|l| l.starts_with("POST")) {
                 std::thread::sleep(Duration::from_millis(5));
             }
@@ -619,7 +627,7 @@ async fn an_accepted_request_whose_answer_is_lost_is_not_billed_twice() {
         });
         (
             output_json(&invoke),
-            output_json(&stack.invoke(Payload::File(&event))),
+            output_json(&stack.invoke(Payload::Json(&event))),
         )
     };
     assert_eq!(
@@ -644,7 +652,8 @@ async fn a_message_redelivered_in_other_company_is_not_billed_twice() {
     // the change comes back (say its batch failed elsewhere) beside a key no
     // distribution serves. Its request covers the same change, so it carries
     // the same caller reference, and CloudFront answers with the first
-    // invalidation.
+    // invalidation. (The changes are reported just now: later, the first
+    // invalidation covers the change and no request is made at all.)
     let mut stack = Stack::start().await;
     let id = stack.create_distribution("example-static-site", "/site").await;
     let proxy = FaultProxy::start(stack.moto_port, vec![]);
@@ -655,7 +664,7 @@ async fn a_message_redelivered_in_other_company_is_not_billed_twice() {
             ("EXCLUDE", "**/*.map"),
         ],
     );
-    let put = support::sample_put();
+    let put = support::just_now(support::sample_put());
     let first = serde_json::json!({"Records": [
         support::sqs_record(&put, 0, "site/app.css"),
         support::sqs_record(&put, 1, "site/app.css.map"),
@@ -732,6 +741,45 @@ async fn a_deploy_over_many_invocations_plans_within_what_is_in_progress() {
             "{path} not covered by {accepted:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_message_back_in_other_company_whose_change_was_invalidated_since_needs_no_request() {
+    // A batch of 100 changes under site/a/ gets one wildcard. Half of its
+    // messages come back (SQS redelivers them, as after a timeout) in a batch
+    // with 50 new changes under site/b/: without knowing what is covered,
+    // the function would bill `/site/a/*` again under a new caller reference.
+    // The sample event's time is days before the invalidation was created.
+    let mut stack = Stack::start().await;
+    let id = stack.create_distribution("example-static-site", "").await;
+    let proxy = FaultProxy::start(stack.moto_port, vec![]);
+    proxy.hold(Duration::from_secs(900));
+    stack.start_function_via(proxy.port, &[("DISTRIBUTION_IDS", &id), ("MAX_PATHS", "20")]);
+    let a: Vec<String> = (0..100).map(|i| format!("site/a/f{i}.css")).collect();
+    let b: Vec<String> = (0..50).map(|i| format!("site/b/f{i}.css")).collect();
+    let first = support::sqs_batch_of(&a, 0);
+    assert!(failed_ids(&output_json(&stack.invoke(Payload::Json(&first)))).is_empty());
+    let mut seen = Vec::new();
+    assert_eq!(stack.new_invalidations(&id, &mut seen).await, [["/site/a/*"]]);
+    let mut again: Vec<Value> = first["Records"].as_array().unwrap()[..50].to_vec();
+    again.extend(
+        support::sqs_batch_of(&b, 100)["Records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .cloned(),
+    );
+    let again = serde_json::json!({ "Records": again });
+    assert!(failed_ids(&output_json(&stack.invoke(Payload::Json(&again)))).is_empty());
+    assert_eq!(stack.new_invalidations(&id, &mut seen).await, [["/site/b/*"]]);
+    assert_eq!(proxy.counters().refused, 0);
+    let log = stack.function_log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("planned") && l.contains("covered=50")),
+        "the log says what was covered:\n{log}"
+    );
+    assert!(log.contains("\"ChangesAlreadyCovered\":50"), "{log}");
 }
 
 #[tokio::test]

@@ -334,9 +334,12 @@ async fn a_redriven_on_failure_record_is_invalidated_once_not_twice() {
     // bucket-to-function: Lambda parks a failed event in the dead-letter
     // queue as an on-failure record. Here the event's request was accepted
     // by one distribution and failed for the other (deleted since: now fixed
-    // by the user), so the record holds a change half invalidated. Replayed,
-    // the accepted request is answered with the invalidation it made (same
-    // caller reference), and only the other is created.
+    // by the user), so the record holds a change half invalidated. Replayed
+    // in the same execution environment, the change is covered at the first
+    // distribution by the invalidation made since (no request); replayed in
+    // a new one, which knows nothing, the accepted request is answered with
+    // the invalidation it made (same caller reference). Either way only the
+    // other distribution gets a new invalidation.
     let mut stack = Stack::start().await;
     let accepted = stack.create_distribution("example-static-site", "").await;
     let failing = stack.create_distribution("example-static-site", "").await;
@@ -374,6 +377,16 @@ async fn a_redriven_on_failure_record_is_invalidated_once_not_twice() {
     });
     proxy.set_rules(vec![]);
     let replayed = output_json(&stack.invoke(Payload::Json(&record)));
+    assert_eq!(replayed["invalidations"].as_array().unwrap().len(), 1);
+    assert_eq!(replayed["invalidations"][0]["distribution"], failing.as_str());
+    assert_eq!(replayed["distributions"][0]["covered"], 1, "{replayed}");
+    assert_eq!(proxy.counters().replayed, 0, "{:?}", proxy.counters());
+    // A new execution environment.
+    stack.start_function_via(
+        proxy.port,
+        &[("DISTRIBUTION_IDS", &format!("{accepted},{failing}"))],
+    );
+    let replayed = output_json(&stack.invoke(Payload::Json(&record)));
     assert_eq!(replayed["invalidations"].as_array().unwrap().len(), 2);
     assert_eq!(
         stack.new_invalidations(&accepted, &mut Vec::new()).await,
@@ -383,5 +396,6 @@ async fn a_redriven_on_failure_record_is_invalidated_once_not_twice() {
         stack.new_invalidations(&failing, &mut Vec::new()).await,
         [["/css/site.css"]]
     );
-    assert_eq!(proxy.counters().replayed, 1, "{:?}", proxy.counters());
+    // Both requests of the new environment were answered by reference.
+    assert_eq!(proxy.counters().replayed, 2, "{:?}", proxy.counters());
 }
