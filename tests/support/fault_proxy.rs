@@ -10,7 +10,8 @@
 //!   invalidation stays `InProgress` that long (on a clock that a test can
 //!   move on with [`FaultProxy::advance`]), in CreateInvalidation's,
 //!   ListInvalidations' and GetInvalidation's answers (moto says COMPLETED
-//!   at once). A creation that would take a distribution past 3,000 file
+//!   at once), whose `CreateTime` is on that clock too (see
+//!   [`FaultProxy::wall_clock`]). A creation that would take a distribution past 3,000 file
 //!   paths or 15 wildcard paths in progress is refused with
 //!   TooManyInvalidationsInProgress, as CloudFront does, and counted.
 //! - Faults per request, by rule (request line contains a text) or at random
@@ -26,7 +27,7 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// CloudFront's in-progress limits per distribution.
 pub const HELD_FILES: usize = 3000;
@@ -98,6 +99,8 @@ struct State {
     hold: Option<Duration>,
     /// The proxy's clock: time since start, plus what tests added.
     started: Option<Instant>,
+    /// The wall-clock time of the start.
+    started_wall: Option<SystemTime>,
     skew: Duration,
     /// Per distribution, the invalidations created through the proxy.
     held: HashMap<String, Vec<Held>>,
@@ -121,6 +124,15 @@ impl State {
             .flatten()
             .filter(|h| self.running(h));
         running.fold((0, 0), |(f, w), h| (f + h.files, w + h.wildcards))
+    }
+
+    /// When invalidation `id` was created on the proxy's clock, as
+    /// CloudFront writes it, if the proxy holds it.
+    fn create_time(&self, id: &str) -> Option<String> {
+        self.hold?;
+        let held = self.held.values().flatten().find(|h| h.id == id)?;
+        let at = self.started_wall? + held.created;
+        Some(chrono::DateTime::<chrono::Utc>::from(at).to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
     }
 
     /// The status CloudFront would give invalidation `id` now, if the proxy
@@ -148,6 +160,7 @@ impl FaultProxy {
         let state = Arc::new(Mutex::new(State {
             rules,
             started: Some(Instant::now()),
+            started_wall: Some(SystemTime::now()),
             ..State::default()
         }));
         let shared = state.clone();
@@ -164,6 +177,14 @@ impl FaultProxy {
     /// and enforces CloudFront's in-progress limits.
     pub fn hold(&self, hold: Duration) {
         self.state.lock().unwrap().hold = Some(hold);
+    }
+
+    /// The wall-clock time on the proxy's clock: now, plus what
+    /// [`FaultProxy::advance`] added. With a hold set, invalidations are
+    /// created at this time (their `CreateTime`).
+    pub fn wall_clock(&self) -> SystemTime {
+        let s = self.state.lock().unwrap();
+        s.started_wall.unwrap_or_else(SystemTime::now) + s.now()
     }
 
     /// Moves the proxy's clock on (an invocation a minute later, without
@@ -390,8 +411,21 @@ fn upstream(
     with_statuses(answer, &s)
 }
 
+/// `xml` with the text of its first `<tag>` element replaced by `value`.
+fn with_element(xml: &str, tag: &str, value: &str) -> String {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    let Some(start) = xml.find(&open).map(|i| i + open.len()) else {
+        return xml.to_owned();
+    };
+    let Some(end) = xml[start..].find(&close).map(|i| start + i) else {
+        return xml.to_owned();
+    };
+    format!("{}{value}{}", &xml[..start], &xml[end..])
+}
+
 /// moto's answer with each invalidation's status as CloudFront would give
-/// it now (see [`State::status`]), and its Content-Length to match.
+/// it now (see [`State::status`]) and its creation time on the proxy's clock,
+/// and its Content-Length to match.
 fn with_statuses(answer: Vec<u8>, state: &State) -> Vec<u8> {
     if state.hold.is_none() {
         return answer;
@@ -400,24 +434,23 @@ fn with_statuses(answer: Vec<u8>, state: &State) -> Vec<u8> {
         return answer;
     };
     let body = String::from_utf8_lossy(&answer[head_end..]).into_owned();
-    // Each invalidation element holds its <Id> before its <Status>.
-    let mut out = String::with_capacity(body.len());
-    let mut rest = body.as_str();
-    while let Some(at) = rest.find("<Id>") {
-        let (before, from_id) = rest.split_at(at);
-        out.push_str(before);
-        let id = from_id["<Id>".len()..].split("</Id>").next().unwrap_or_default();
-        let (Some(status), Some(open)) = (state.status(id), from_id.find("<Status>")) else {
-            out.push_str("<Id>");
-            rest = &from_id["<Id>".len()..];
-            continue;
-        };
-        let close = from_id[open..].find("</Status>").map_or(open, |c| open + c);
-        out.push_str(&from_id[..open]);
-        out.push_str(&format!("<Status>{status}"));
-        rest = &from_id[close..];
+    // Each invalidation element holds its <Id> before its <Status> and
+    // <CreateTime>: the body is cut before each <Id>, and each piece's
+    // elements rewritten for that invalidation.
+    let mut cuts: Vec<usize> = body.match_indices("<Id>").map(|(i, _)| i).collect();
+    cuts.push(body.len());
+    let mut out = body[..cuts[0]].to_owned();
+    for piece in cuts.windows(2).map(|w| &body[w[0]..w[1]]) {
+        let id = piece["<Id>".len()..].split("</Id>").next().unwrap_or_default();
+        let mut piece = piece.to_owned();
+        if let Some(status) = state.status(id) {
+            piece = with_element(&piece, "Status", status);
+        }
+        if let Some(created) = state.create_time(id) {
+            piece = with_element(&piece, "CreateTime", &created);
+        }
+        out.push_str(&piece);
     }
-    out.push_str(rest);
     let head = String::from_utf8_lossy(&answer[..head_end]);
     let head: String = head
         .split_inclusive("\r\n")
