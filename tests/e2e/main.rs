@@ -437,7 +437,7 @@ fn put_now(bucket: &str, key: &str) -> Value {
     let record = &mut event["Records"][0];
     record["s3"]["bucket"]["name"] = bucket.into();
     record["s3"]["object"]["key"] = key.into();
-    record["eventTime"] = chrono::Utc::now()
+    record["eventTime"] = support::utc_now()
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
         .into();
     event

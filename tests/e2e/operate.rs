@@ -192,7 +192,7 @@ async fn each_invalidation_is_followed_until_fresh_through_the_watch_queue() {
     // watch, which SQS holds for a minute.
     let mut event: Value =
         serde_json::from_str(&std::fs::read_to_string(event_path("s3-put.json")).unwrap()).unwrap();
-    let changed = chrono::Utc::now();
+    let changed = support::utc_now();
     event["Records"][0]["eventTime"] = changed
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
         .into();
@@ -244,7 +244,7 @@ async fn each_invalidation_is_followed_until_fresh_through_the_watch_queue() {
     );
     let metrics = metrics_in(&log);
     let to_fresh = metrics[&format!("SecondsToFresh{{Distribution={id}}}")];
-    let waited = (chrono::Utc::now() - changed).num_milliseconds() as f64 / 1000.0;
+    let waited = (support::utc_now() - changed).num_milliseconds() as f64 / 1000.0;
     assert!(
         (100.0..=waited + 1.0).contains(&to_fresh),
         "{to_fresh} s, waited {waited} s"

@@ -531,11 +531,19 @@ pub fn sqs_batch_of(keys: &[String], first: usize) -> serde_json::Value {
     serde_json::json!({ "Records": records })
 }
 
+/// Now, in UTC. (chrono's `Utc::now` needs its `clock` feature, which the
+/// function does not use: enabling it for the tests alone would build the
+/// dependencies that use chrono twice, once for the tests, once for the
+/// binary.)
+pub fn utc_now() -> chrono::DateTime<chrono::Utc> {
+    std::time::SystemTime::now().into()
+}
+
 /// `event` (a direct S3 event) as if S3 reported its changes just now: an
 /// invalidation made after its own time covers nothing yet (see `cover`), so
 /// only the caller reference stands between a redelivery and a second bill.
 pub fn just_now(mut event: serde_json::Value) -> serde_json::Value {
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let now = utc_now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     for record in event["Records"].as_array_mut().expect("an S3 event") {
         record["eventTime"] = now.clone().into();
     }
