@@ -11,7 +11,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 use support::fault_proxy::FaultProxy;
 use support::runtime_api::RuntimeApi;
-use support::{Guard, MANIFEST_DIR, Stack, event_path, function_command, sqs_batch, sqs_batch_of};
+use support::{Guard, MANIFEST_DIR, Stack, function_command, sqs_batch, sqs_batch_of};
 
 const BURST: usize = 1000;
 /// Lambda's limit on an invocation's payload.
@@ -193,9 +193,7 @@ async fn spread_deploy(stack: &Stack, hold: Duration, per_minute: usize, batch: 
             // also dates the invalidations (what covers a change depends on
             // both).
             let mut put = support::sample_put();
-            put["Records"][0]["eventTime"] = chrono::DateTime::<chrono::Utc>::from(proxy.wall_clock())
-                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-                .into();
+            put["Records"][0]["eventTime"] = support::aws_time(proxy.wall_clock().into()).into();
             let first = minute as usize * per_minute;
             let records = arriving
                 .iter()
@@ -279,8 +277,7 @@ fn median(mut values: Vec<Duration>) -> Duration {
 async fn main() {
     let binary = support::binary();
     let stack = Stack::start().await;
-    let put: Value =
-        serde_json::from_str(&std::fs::read_to_string(event_path("s3-put.json")).unwrap()).unwrap();
+    let put: Value = support::sample_put();
 
     // A burst of 1,000 uploads, delivered the way Lambda delivers them.
     let direct: Vec<Value> = (0..BURST).map(|i| single_upload(&put, i)).collect();

@@ -414,8 +414,7 @@ async fn auto_discovery_finds_the_distributions_of_the_bucket_with_their_origin_
     assert_eq!(stats, [(whole.clone(), 2), (static_only.clone(), 1)]);
 
     // A bucket no distribution serves: ignored with the reason, nothing sent.
-    let mut event: Value =
-        serde_json::from_str(&std::fs::read_to_string(event_path("s3-put.json")).unwrap()).unwrap();
+    let mut event: Value = support::sample_put();
     event["Records"][0]["s3"]["bucket"]["name"] = "unserved-bucket".into();
     let summary = output_json(&stack.invoke(Payload::Json(&event)));
     assert_eq!(
@@ -432,14 +431,11 @@ async fn auto_discovery_finds_the_distributions_of_the_bucket_with_their_origin_
 
 /// The sample put event for `bucket` and `key`, reported by S3 now.
 fn put_now(bucket: &str, key: &str) -> Value {
-    let mut event: Value =
-        serde_json::from_str(&std::fs::read_to_string(event_path("s3-put.json")).unwrap()).unwrap();
+    let mut event: Value = support::sample_put();
     let record = &mut event["Records"][0];
     record["s3"]["bucket"]["name"] = bucket.into();
     record["s3"]["object"]["key"] = key.into();
-    record["eventTime"] = support::utc_now()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-        .into();
+    record["eventTime"] = support::aws_time(support::utc_now()).into();
     event
 }
 

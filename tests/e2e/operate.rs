@@ -190,12 +190,9 @@ async fn each_invalidation_is_followed_until_fresh_through_the_watch_queue() {
     );
     // An upload S3 reported now; the function invalidates it and sends a
     // watch, which SQS holds for a minute.
-    let mut event: Value =
-        serde_json::from_str(&std::fs::read_to_string(event_path("s3-put.json")).unwrap()).unwrap();
+    let mut event: Value = support::sample_put();
     let changed = support::utc_now();
-    event["Records"][0]["eventTime"] = changed
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-        .into();
+    event["Records"][0]["eventTime"] = support::aws_time(changed).into();
     let summary = output_json(&stack.invoke(Payload::Json(&event)));
     let invalidation = summary["invalidations"][0]["invalidation_id"]
         .as_str()
@@ -357,8 +354,7 @@ async fn a_redriven_on_failure_record_is_invalidated_once_not_twice() {
         proxy.port,
         &[("DISTRIBUTION_IDS", &format!("{accepted},{failing}"))],
     );
-    let event: Value =
-        serde_json::from_str(&std::fs::read_to_string(event_path("s3-put.json")).unwrap()).unwrap();
+    let event: Value = support::sample_put();
     let first = stack.invoke(Payload::Json(&event));
     assert!(!first.status.success());
     // The record Lambda's on-failure destination would write.

@@ -126,20 +126,23 @@ impl State {
         running.fold((0, 0), |(f, w), h| (f + h.files, w + h.wildcards))
     }
 
+    fn held_by_id(&self, id: &str) -> Option<&Held> {
+        self.held.values().flatten().find(|h| h.id == id)
+    }
+
     /// When invalidation `id` was created on the proxy's clock, as
     /// CloudFront writes it, if the proxy holds it.
     fn create_time(&self, id: &str) -> Option<String> {
         self.hold?;
-        let held = self.held.values().flatten().find(|h| h.id == id)?;
-        let at = self.started_wall? + held.created;
-        Some(chrono::DateTime::<chrono::Utc>::from(at).to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        let at = self.started_wall? + self.held_by_id(id)?.created;
+        Some(super::aws_time(at.into()))
     }
 
     /// The status CloudFront would give invalidation `id` now, if the proxy
     /// knows it.
     fn status(&self, id: &str) -> Option<&'static str> {
         self.hold?;
-        let held = self.held.values().flatten().find(|h| h.id == id)?;
+        let held = self.held_by_id(id)?;
         Some(if self.running(held) {
             "InProgress"
         } else {

@@ -539,11 +539,16 @@ pub fn utc_now() -> chrono::DateTime<chrono::Utc> {
     std::time::SystemTime::now().into()
 }
 
+/// `at` as S3 writes an `eventTime` and CloudFront a `CreateTime`.
+pub fn aws_time(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 /// `event` (a direct S3 event) as if S3 reported its changes just now: an
 /// invalidation made after its own time covers nothing yet (see `cover`), so
 /// only the caller reference stands between a redelivery and a second bill.
 pub fn just_now(mut event: serde_json::Value) -> serde_json::Value {
-    let now = utc_now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let now = aws_time(utc_now());
     for record in event["Records"].as_array_mut().expect("an S3 event") {
         record["eventTime"] = now.clone().into();
     }
