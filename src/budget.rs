@@ -5,6 +5,7 @@
 //! instead of thousands; what cannot fit at all waits for a later retry.
 //! Pure: no I/O.
 
+use crate::event::{UnitIndex, Units};
 use crate::path::InvalidationPath;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -36,21 +37,21 @@ fn wildcard_share(free: usize) -> usize {
 }
 
 /// A change's place in the event: (unit, change within the unit).
-pub type ChangeRef = (usize, usize);
+pub type ChangeRef = (UnitIndex, usize);
 
 /// Paths, each with the changes that need it.
 pub type Needs = BTreeMap<InvalidationPath, BTreeSet<ChangeRef>>;
 
 /// Paths in progress at a distribution, as CloudFront counts them.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct InProgress {
+pub struct Held {
     pub files: usize,
     pub wildcards: usize,
 }
 
-impl InProgress {
+impl Held {
     pub fn of<'p>(paths: impl IntoIterator<Item = &'p str>) -> Self {
-        let mut held = InProgress::default();
+        let mut held = Held::default();
         for path in paths {
             if path.ends_with('*') {
                 held.wildcards += 1;
@@ -62,11 +63,11 @@ impl InProgress {
     }
 }
 
-impl std::ops::Add for InProgress {
-    type Output = InProgress;
+impl std::ops::Add for Held {
+    type Output = Held;
 
-    fn add(self, other: InProgress) -> InProgress {
-        InProgress {
+    fn add(self, other: Held) -> Held {
+        Held {
             files: self.files + other.files,
             wildcards: self.wildcards + other.wildcards,
         }
@@ -86,7 +87,7 @@ pub struct Room {
 impl Room {
     /// This invocation's share of what the distribution has free, within
     /// `max_paths`.
-    pub fn share(max_paths: usize, busy: InProgress) -> Room {
+    pub fn share(max_paths: usize, busy: Held) -> Room {
         Room {
             paths: max_paths,
             files: HELD_FILES.saturating_sub(busy.files) / CONCURRENT_PLANNERS,
@@ -95,7 +96,7 @@ impl Room {
     }
 
     fn holds(&self, items: &Needs) -> bool {
-        let held = InProgress::of(items.keys().map(InvalidationPath::as_str));
+        let held = Held::of(items.keys().map(InvalidationPath::as_str));
         items.len() <= self.paths && held.files <= self.files && held.wildcards <= self.wildcards
     }
 }
@@ -104,7 +105,7 @@ impl Room {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Fitted {
     pub kept: Needs,
-    pub deferred: BTreeSet<usize>,
+    pub deferred: Units,
 }
 
 /// Brings `needs` within `room`. When they do not fit as they are, the paths
@@ -175,14 +176,14 @@ fn collapse(needs: Needs, room: &Room) -> Needs {
 
 /// Exact paths, unit by unit in order, while they fit; the rest deferred.
 fn defer(needs: Needs, room: &Room) -> Fitted {
-    let mut by_unit: BTreeMap<usize, Vec<&InvalidationPath>> = BTreeMap::new();
+    let mut by_unit: BTreeMap<UnitIndex, Vec<&InvalidationPath>> = BTreeMap::new();
     for (path, changes) in &needs {
         for &(unit, _) in changes {
             by_unit.entry(unit).or_default().push(path);
         }
     }
     let mut kept = Needs::new();
-    let mut deferred = BTreeSet::new();
+    let mut deferred = Units::new();
     for (unit, paths) in by_unit {
         let mut with_unit = kept.clone();
         for path in paths {
@@ -253,7 +254,7 @@ mod tests {
 
     /// Room for `paths` paths with nothing in progress.
     fn budget(paths: usize) -> Room {
-        Room::share(paths, InProgress::default())
+        Room::share(paths, Held::default())
     }
 
     fn kept(needs: Needs, room: Room) -> Needs {
@@ -283,7 +284,7 @@ mod tests {
         assert_eq!(shares, [0, 0, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4]);
         // Two invocations planning at once never take more than is free.
         assert!((0..=15).all(|free| 2 * wildcard_share(free) <= free));
-        let busy = InProgress {
+        let busy = Held {
             files: 2990,
             wildcards: 14,
         };
@@ -295,14 +296,14 @@ mod tests {
                 wildcards: 0
             }
         );
-        let over = InProgress {
+        let over = Held {
             files: 4000,
             wildcards: 20,
         };
         assert_eq!(Room::share(3000, over).files, 0);
         assert_eq!(
-            InProgress::of(["/a", "/b*", "/c/*", "/d"]),
-            InProgress {
+            Held::of(["/a", "/b*", "/c/*", "/d"]),
+            Held {
                 files: 2,
                 wildcards: 2
             }
@@ -373,7 +374,7 @@ mod tests {
             keys(&roomy),
             ["/site/d0/*", "/site/d1/*", "/site/d2/*", "/site/d3/*"]
         );
-        let busy = InProgress {
+        let busy = Held {
             files: 0,
             wildcards: 11,
         };
@@ -383,7 +384,7 @@ mod tests {
 
     #[test]
     fn without_room_for_an_exact_path_a_wildcard_covers_it() {
-        let busy = InProgress {
+        let busy = Held {
             files: 2999,
             wildcards: 0,
         };
@@ -396,7 +397,7 @@ mod tests {
     #[test]
     fn without_a_free_wildcard_exact_paths_fit_and_the_rest_waits() {
         let input = needs(&["/a/1.css", "/a/2.css", "/a/3.css", "/b/4.css"]);
-        let busy = InProgress {
+        let busy = Held {
             files: 0,
             wildcards: 15,
         };
@@ -404,7 +405,7 @@ mod tests {
         assert_eq!(keys(&fitted.kept), ["/a/1.css", "/a/2.css"]);
         assert_eq!(fitted.deferred, BTreeSet::from([2, 3]));
         // Nothing free at all: everything waits, nothing is requested.
-        let full = InProgress {
+        let full = Held {
             files: 3000,
             wildcards: 15,
         };

@@ -17,7 +17,7 @@ pub const MARGIN_MS: i64 = 60_000;
 /// An invalidation CloudFront accepted for a distribution: in progress or
 /// complete, this environment's or another client's.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Made {
+pub struct Accepted {
     pub id: String,
     /// CloudFront's CreateTime, in milliseconds since the Unix epoch.
     pub created_ms: i64,
@@ -25,7 +25,7 @@ pub struct Made {
     pub paths: Vec<String>,
 }
 
-impl Made {
+impl Accepted {
     /// Whether this invalidation reaches `path` (as this function encodes
     /// it) for a change S3 reported at `changed_ms`. Paths compare as
     /// strings: a path another client encoded differently covers nothing,
@@ -51,22 +51,22 @@ pub struct Covered {
     pub by: BTreeSet<String>,
 }
 
-/// Takes out of `needs` each change's path that an invalidation in `made`
+/// Takes out of `needs` each change's path that an invalidation in `accepted`
 /// covers (the path stays for the changes it does not cover), and drops the
 /// paths no change needs any more.
 pub fn remove_covered(
     needs: &mut Needs,
     changes: impl Fn(ChangeRef) -> Option<i64>,
-    made: &[Made],
+    accepted: &[Accepted],
 ) -> Covered {
     let mut covered = Covered::default();
-    if made.is_empty() {
+    if accepted.is_empty() {
         return covered;
     }
     let before: BTreeSet<ChangeRef> = needs.values().flatten().copied().collect();
     for (path, refs) in needs.iter_mut() {
         refs.retain(
-            |&at| match made.iter().find(|m| m.covers(path.as_str(), changes(at))) {
+            |&at| match accepted.iter().find(|m| m.covers(path.as_str(), changes(at))) {
                 Some(m) => {
                     covered.by.insert(m.id.clone());
                     false
@@ -88,8 +88,8 @@ mod tests {
 
     const T: i64 = 1_795_000_000_000;
 
-    fn made(id: &str, created_ms: i64, paths: &[&str]) -> Made {
-        Made {
+    fn accepted(id: &str, created_ms: i64, paths: &[&str]) -> Accepted {
+        Accepted {
             id: id.into(),
             created_ms,
             paths: paths.iter().map(|p| p.to_string()).collect(),
@@ -99,27 +99,27 @@ mod tests {
     #[test]
     fn an_exact_path_or_a_wildcard_over_it_created_later_covers() {
         let later = T + MARGIN_MS;
-        assert!(made("I", later, &["/css/app.css"]).covers("/css/app.css", Some(T)));
-        assert!(made("I", later, &["/css/*"]).covers("/css/app.css", Some(T)));
-        assert!(made("I", later, &["/*"]).covers("/css/app.css", Some(T)));
-        assert!(made("I", later, &["/css/app*"]).covers("/css/app.css", Some(T)));
+        assert!(accepted("I", later, &["/css/app.css"]).covers("/css/app.css", Some(T)));
+        assert!(accepted("I", later, &["/css/*"]).covers("/css/app.css", Some(T)));
+        assert!(accepted("I", later, &["/*"]).covers("/css/app.css", Some(T)));
+        assert!(accepted("I", later, &["/css/app*"]).covers("/css/app.css", Some(T)));
         // A wildcard path of ours (a key with `~` or `*`) under a wider one.
-        assert!(made("I", later, &["/docs/*"]).covers("/docs/*", Some(T)));
-        assert!(!made("I", later, &["/docs/a*"]).covers("/docs/*", Some(T)));
+        assert!(accepted("I", later, &["/docs/*"]).covers("/docs/*", Some(T)));
+        assert!(!accepted("I", later, &["/docs/a*"]).covers("/docs/*", Some(T)));
     }
 
     #[test]
     fn other_paths_earlier_invalidations_and_unknown_times_cover_nothing() {
         let later = T + MARGIN_MS;
-        assert!(!made("I", later, &["/css/app.css"]).covers("/css/app.cs", Some(T)));
-        assert!(!made("I", later, &["/css/app.cs"]).covers("/css/app.css", Some(T)));
-        assert!(!made("I", later, &["/js/*"]).covers("/css/app.css", Some(T)));
+        assert!(!accepted("I", later, &["/css/app.css"]).covers("/css/app.cs", Some(T)));
+        assert!(!accepted("I", later, &["/css/app.cs"]).covers("/css/app.css", Some(T)));
+        assert!(!accepted("I", later, &["/js/*"]).covers("/css/app.css", Some(T)));
         // Another encoding of the same key is not recognised.
-        assert!(!made("I", later, &["/a%20b.txt"]).covers("/a b.txt", Some(T)));
+        assert!(!accepted("I", later, &["/a%20b.txt"]).covers("/a b.txt", Some(T)));
         // Created before the change, or within the margin after it.
-        assert!(!made("I", T - 1, &["/*"]).covers("/css/app.css", Some(T)));
-        assert!(!made("I", T + MARGIN_MS - 1, &["/*"]).covers("/css/app.css", Some(T)));
-        assert!(!made("I", later, &["/*"]).covers("/css/app.css", None));
+        assert!(!accepted("I", T - 1, &["/*"]).covers("/css/app.css", Some(T)));
+        assert!(!accepted("I", T + MARGIN_MS - 1, &["/*"]).covers("/css/app.css", Some(T)));
+        assert!(!accepted("I", later, &["/*"]).covers("/css/app.css", None));
     }
 
     #[test]
@@ -131,7 +131,7 @@ mod tests {
         needs.insert(path("css/site.css"), [(0, 1)].into());
         needs.insert(path("js/app.js"), [(0, 2)].into());
         let times = |at: ChangeRef| Some(if at.0 == 1 { T + 2 * MARGIN_MS } else { T });
-        let covered = remove_covered(&mut needs, times, &[made("I1", T + MARGIN_MS, &["/css/*"])]);
+        let covered = remove_covered(&mut needs, times, &[accepted("I1", T + MARGIN_MS, &["/css/*"])]);
         assert_eq!(covered.changes, 2, "(0, 0) and (0, 1); (1, 0) is newer");
         assert_eq!(covered.by, ["I1".to_string()].into());
         let left: Vec<(&str, Vec<ChangeRef>)> = needs
@@ -155,7 +155,7 @@ mod tests {
         let covered = remove_covered(
             &mut needs,
             |_| Some(T),
-            &[made("I", T + MARGIN_MS, &["/docs/index.html"])],
+            &[accepted("I", T + MARGIN_MS, &["/docs/index.html"])],
         );
         assert_eq!(covered.changes, 0);
         assert_eq!(needs.len(), 2);

@@ -4,23 +4,24 @@
 //! and the answer (`response`): a summary, or the failures, reported so that
 //! Lambda retries them and finally parks them in the dead-letter queue.
 
-use crate::budget::InProgress;
-use crate::cloudfront::{self, Known, Progress, SubmitError};
+use crate::budget::Held;
+use crate::clock::{Clock, Deadline};
+use crate::cloudfront::{self, Status, SubmitError};
 use crate::config::{Config, DistributionId, Distributions};
 use crate::discovery::Listing;
-use crate::event::{self, Incoming, Unit};
+use crate::event::{self, Incoming, Unit, Units};
+use crate::memory::Memory;
 use crate::metrics;
 use crate::path::InvalidationPath;
 use crate::plan::{self, Batch, Busy, Demands, Plan, Targets};
 use crate::queues::Queues;
-use crate::response::{HandlerError, Report, Response, log_plan, respond};
+use crate::response::{Failure, HandlerError, Outcome, Pending, Report, Response, log_plan, respond};
 use crate::watch::Watch;
 use aws_sdk_cloudfront::Client;
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tracing::{debug, error, info, warn};
 
 /// Demands of at most this many exact paths are planned without reading
@@ -30,46 +31,18 @@ const SMALL_DEMAND: usize = 10;
 /// How often a watch looks again at an invalidation in progress.
 const WATCH_INTERVAL: Duration = Duration::from_secs(60);
 
-/// Converts the invocation deadline Lambda gives (milliseconds since the Unix
-/// epoch) to an `Instant`. A value that cannot be an epoch time (more than a
-/// day in the past: cargo-lambda's emulator sends the timeout itself, e.g.
-/// 600000) is read as a duration from now, at most Lambda's 15 minutes.
-pub fn deadline_from_epoch_ms(deadline_ms: u64) -> Instant {
-    const LAMBDA_MAX: Duration = Duration::from_secs(15 * 60);
-    static NOTED: AtomicBool = AtomicBool::new(false);
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    let deadline = Duration::from_millis(deadline_ms);
-    if deadline + Duration::from_secs(24 * 3600) < now {
-        // Only an emulator does this: say so once, for whoever debugs it.
-        if !NOTED.swap(true, Ordering::Relaxed) {
-            debug!(
-                deadline_ms,
-                "the runtime's deadline is no epoch time; reading it as a duration"
-            );
-        }
-        return Instant::now() + deadline.min(LAMBDA_MAX);
-    }
-    Instant::now() + deadline.saturating_sub(now)
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// The function's state for the life of the execution environment.
 pub struct Invalidator {
     client: Client,
     config: Config,
+    clock: Clock,
     /// SQS and SNS, for watches, retry delays and notices; `None` in tests
     /// that give only a CloudFront client.
     queues: Option<Queues>,
     /// `DISTRIBUTION_IDS=auto`: the account's distributions, as last listed.
     listing: Mutex<Option<Listing>>,
-    /// Per distribution, the invalidations in progress this environment
-    /// created or read, with their paths.
-    known: Mutex<HashMap<DistributionId, Known>>,
+    /// Per distribution, the invalidations this environment created or read.
+    memory: Mutex<BTreeMap<DistributionId, Memory>>,
 }
 
 impl Invalidator {
@@ -77,10 +50,16 @@ impl Invalidator {
         Invalidator {
             client,
             config,
+            clock: Clock::system(),
             queues: None,
             listing: Mutex::new(None),
-            known: Mutex::new(HashMap::new()),
+            memory: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// The wall clock, when it is not the system's (a simulation's).
+    pub fn with_clock(self, clock: Clock) -> Self {
+        Invalidator { clock, ..self }
     }
 
     pub fn with_queues(self, queues: Queues) -> Self {
@@ -90,54 +69,63 @@ impl Invalidator {
         }
     }
 
-    pub async fn handle(&self, event: &Value, deadline: Instant) -> Result<Response, HandlerError> {
+    pub async fn handle(&self, event: &Value, deadline: Deadline) -> Result<Response, HandlerError> {
         self.handle_incoming(event::parse(event)?, deadline).await
     }
 
     /// [`Invalidator::handle`] from the event's text, as Lambda sends it: an
     /// SQS batch is read without building a JSON tree of it.
-    pub async fn handle_text(&self, event: &str, deadline: Instant) -> Result<Response, HandlerError> {
+    pub async fn handle_text(&self, event: &str, deadline: Deadline) -> Result<Response, HandlerError> {
         self.handle_incoming(event::parse_text(event)?, deadline).await
     }
 
-    async fn handle_incoming(&self, incoming: Incoming, deadline: Instant) -> Result<Response, HandlerError> {
-        let pending = self.follow(&incoming.units).await;
-        let demands = self.demands(&incoming).await?;
-        let busy = self.in_progress(&demands, deadline).await;
+    async fn handle_incoming(
+        &self,
+        incoming: Incoming,
+        deadline: Deadline,
+    ) -> Result<Response, HandlerError> {
+        let pending = self.follow(&incoming.units, deadline).await;
+        let demands = self.demands(&incoming, deadline).await?;
+        let busy = self.read_held(&demands, deadline).await;
         let plan = plan::plan(&incoming.units, demands, self.config.max_paths, &busy);
         log_plan(&incoming, &plan);
-        let mut failures = deferred(&plan);
-        let (made, failed) = self.submit(&plan.batches, deadline).await;
-        failures.extend(self.forget_deleted(failed).await);
-        self.bring_back_sooner(&incoming, &failures, &pending).await;
-        respond(incoming, plan, made, failures, pending, self.config.dry_run)
+        let mut failed = deferred(&plan);
+        let (created, refused) = self.submit(&plan.batches, deadline).await;
+        failed.extend(self.forget_deleted(refused, deadline).await);
+        let outcome = Outcome {
+            created,
+            failed,
+            pending,
+        };
+        self.bring_back_sooner(&incoming, &outcome, deadline).await;
+        respond(incoming, plan, outcome, self.config.dry_run)
     }
 
     /// The watches of the event (from the watch queue): for each invalidation
     /// CloudFront has completed, the time it took, as metrics, a log line and
     /// a notice; the others are returned with why, to come back later.
-    async fn follow(&self, units: &[Unit]) -> BTreeMap<usize, String> {
-        let mut pending = BTreeMap::new();
+    async fn follow(&self, units: &[Unit], deadline: Deadline) -> Pending {
+        let mut pending = Pending::new();
         for (i, watch) in units
             .iter()
             .enumerate()
             .filter_map(|(i, u)| Some((i, u.watch.as_ref()?)))
         {
             let (distribution, id) = (&watch.distribution, &watch.invalidation_id);
-            match cloudfront::progress(&self.client, distribution, id).await {
-                Ok(Progress::Completed) => self.fresh(watch).await,
-                Ok(Progress::InProgress) => {
+            match cloudfront::status(&self.client, distribution, id, deadline).await {
+                Ok(Status::Completed) => self.fresh(watch, deadline).await,
+                Ok(Status::InProgress) => {
                     pending.insert(
                         i,
                         format!("invalidation {id} of {distribution} is still in progress"),
                     );
                 }
-                Ok(Progress::Gone(code)) => {
+                Ok(Status::Gone(code)) => {
                     warn!(distribution, invalidation_id = %id, "not followed any more: CloudFront says {code}");
                 }
                 Err(e) => {
                     warn!(distribution, invalidation_id = %id, "{e}");
-                    pending.insert(i, e);
+                    pending.insert(i, e.to_string());
                 }
             }
         }
@@ -145,8 +133,8 @@ impl Invalidator {
     }
 
     /// An invalidation is complete: the site is fresh for its paths.
-    async fn fresh(&self, watch: &Watch) {
-        let fresh = watch.fresh(now_ms());
+    async fn fresh(&self, watch: &Watch, deadline: Deadline) {
+        let fresh = watch.fresh(self.clock.now_ms());
         info!(
             distribution = %watch.distribution,
             invalidation_id = %watch.invalidation_id,
@@ -160,7 +148,8 @@ impl Invalidator {
         }
         if let (Some(queues), Some(topic)) = (&self.queues, &self.config.fresh_topic_arn) {
             let subject = format!("CloudFront {} is fresh", watch.distribution);
-            if let Err(e) = queues.notify(topic, &subject, watch.notice(&fresh)).await {
+            let notice = watch.notice(&fresh);
+            if let Err(e) = queues.notify(topic, &subject, notice, deadline).await {
                 warn!(distribution = %watch.distribution, "completion notice not sent: {e}");
             }
         }
@@ -171,20 +160,16 @@ impl Invalidator {
     /// TooManyInvalidationsInProgress) from the changes queue after
     /// `plan::retry_delay`, and watches still in progress from the watch
     /// queue after a minute.
-    async fn bring_back_sooner(
-        &self,
-        incoming: &Incoming,
-        failures: &[(SubmitError, BTreeSet<usize>)],
-        pending: &BTreeMap<usize, String>,
-    ) {
+    async fn bring_back_sooner(&self, incoming: &Incoming, outcome: &Outcome, deadline: Deadline) {
         let Some(queues) = &self.queues else { return };
         let units = &incoming.units;
-        let mut delays: BTreeMap<(&str, Duration), BTreeSet<usize>> = BTreeMap::new();
+        let mut delays: BTreeMap<(&str, Duration), Units> = BTreeMap::new();
         if let Some(queue_url) = &self.config.queue_url {
-            let waiting = failures
+            let waiting = outcome
+                .failed
                 .iter()
-                .filter(|(e, _)| e.waits_for_room())
-                .flat_map(|(_, u)| u);
+                .filter(|f| f.error.waits_for_room())
+                .flat_map(|f| &f.units);
             for &unit in waiting {
                 let delay = plan::retry_delay(units[unit].receive_count);
                 delays
@@ -195,7 +180,7 @@ impl Invalidator {
         }
         if let Some(watch_url) = &self.config.watch_queue_url {
             let later = delays.entry((watch_url.as_str(), WATCH_INTERVAL)).or_default();
-            later.extend(pending.keys());
+            later.extend(outcome.pending.keys());
         }
         for ((queue_url, delay), waiting) in delays {
             let handles: Vec<&str> = waiting
@@ -205,7 +190,7 @@ impl Invalidator {
             if handles.is_empty() {
                 continue;
             }
-            let unchanged = queues.delay_retry(queue_url, &handles, delay).await;
+            let unchanged = queues.delay_retry(queue_url, &handles, delay, deadline).await;
             debug!(
                 messages = handles.len(),
                 unchanged,
@@ -218,13 +203,13 @@ impl Invalidator {
 
     /// What each distribution needs: the listed ones, or with
     /// `DISTRIBUTION_IDS=auto` those serving each bucket of the event.
-    async fn demands(&self, incoming: &Incoming) -> Result<Demands, HandlerError> {
+    async fn demands(&self, incoming: &Incoming, deadline: Deadline) -> Result<Demands, HandlerError> {
         let units = &incoming.units;
         if let Distributions::Listed(targets) = &self.config.distributions {
             return Ok(plan::demands(units, &self.config, &Targets::Same(targets)));
         }
         let buckets = || units.iter().flat_map(|u| &u.changes).map(|c| c.bucket.as_str());
-        let mut listing = self.listing(false).await?;
+        let mut listing = self.listing(false, deadline).await?;
         let mut demands = plan::demands(
             units,
             &self.config,
@@ -237,7 +222,7 @@ impl Invalidator {
                 unserved = demands.unserved.len(),
                 "changes that no listed distribution serves are newer than the listing; listing again"
             );
-            listing = self.listing(true).await?;
+            listing = self.listing(true, deadline).await?;
             demands = plan::demands(
                 units,
                 &self.config,
@@ -253,13 +238,13 @@ impl Invalidator {
 
     /// The account's distributions: the kept listing while it is fresh, or a
     /// new one (always when `again`).
-    async fn listing(&self, again: bool) -> Result<Listing, HandlerError> {
+    async fn listing(&self, again: bool, deadline: Deadline) -> Result<Listing, HandlerError> {
         let kept = self.listing.lock().expect("listing lock").clone();
-        if let Some(listing) = kept.filter(|l| !again && !l.is_stale(now_ms())) {
+        if let Some(listing) = kept.filter(|l| !again && !l.is_stale(self.clock.now_ms())) {
             return Ok(listing);
         }
-        let taken_ms = now_ms();
-        let distributions = cloudfront::list_distributions(&self.client)
+        let taken_ms = self.clock.now_ms();
+        let distributions = cloudfront::list_distributions(&self.client, deadline)
             .await
             .map_err(HandlerError::Discovery)?;
         info!(
@@ -277,12 +262,12 @@ impl Invalidator {
     /// What each distribution that needs paths holds in progress. A failed
     /// read leaves what this environment knows: the read only makes the plan
     /// better, and CloudFront still refuses what it cannot hold.
-    async fn in_progress(&self, demands: &Demands, deadline: Instant) -> BTreeMap<DistributionId, Busy> {
+    async fn read_held(&self, demands: &Demands, deadline: Deadline) -> BTreeMap<DistributionId, Busy> {
         let mut busy = BTreeMap::new();
-        let until = cloudfront::read_until(deadline.saturating_duration_since(Instant::now()));
         for demand in &demands.demands {
             let id = &demand.distribution;
-            let mut known = self.known_of(id);
+            let mut memory = self.memory_of(id);
+            let now_ms = self.clock.now_ms();
             // A few exact paths are sent without reading, as if nothing
             // were in progress: if CloudFront is full, its refusal is
             // retried the same way as no room would be, and a function
@@ -290,18 +275,18 @@ impl Invalidator {
             // thousands of times in a deploy.
             let small = demand.needs.len() <= SMALL_DEMAND && demand.needs.keys().all(|p| !p.is_wildcard());
             let held = if small {
-                InProgress::default()
+                Held::default()
             } else {
-                match cloudfront::in_progress(&self.client, id, &mut known, until).await {
-                    Ok(held) => {
-                        if held.unread > 0 {
-                            info!(distribution = %id, unread = held.unread, "in-progress invalidations not read this time");
+                match cloudfront::read_held(&self.client, id, &mut memory, deadline, now_ms).await {
+                    Ok(reading) => {
+                        if reading.unread > 0 {
+                            info!(distribution = %id, unread = reading.unread, "in-progress invalidations not read this time");
                         }
-                        held.held
+                        reading.held
                     }
                     Err(e) => {
                         warn!(distribution = %id, "planning with what this environment knows: {e}");
-                        known.total()
+                        memory.held(now_ms)
                     }
                 }
             };
@@ -309,18 +294,21 @@ impl Invalidator {
                 id.clone(),
                 Busy {
                     held,
-                    made: known.made(),
+                    accepted: memory.accepted(now_ms),
                 },
             );
-            self.known.lock().expect("known lock").insert(id.clone(), known);
+            self.memory
+                .lock()
+                .expect("memory lock")
+                .insert(id.clone(), memory);
         }
         busy
     }
 
-    fn known_of(&self, id: &DistributionId) -> Known {
-        self.known
+    fn memory_of(&self, id: &DistributionId) -> Memory {
+        self.memory
             .lock()
-            .expect("known lock")
+            .expect("memory lock")
             .get(id)
             .cloned()
             .unwrap_or_default()
@@ -328,13 +316,9 @@ impl Invalidator {
 
     /// Submits the batches in order (in a dry run, only reports them).
     /// Returns the requests made, and the failures with the units they needed.
-    async fn submit(
-        &self,
-        batches: &[Batch],
-        deadline: Instant,
-    ) -> (Vec<Report>, Vec<(SubmitError, BTreeSet<usize>)>) {
-        let mut made = Vec::new();
-        let mut failures = Vec::new();
+    async fn submit(&self, batches: &[Batch], deadline: Deadline) -> (Vec<Report>, Vec<Failure>) {
+        let mut created = Vec::new();
+        let mut failed = Vec::new();
         for batch in batches {
             let mut report = Report {
                 distribution: batch.distribution.clone(),
@@ -350,11 +334,10 @@ impl Invalidator {
                     caller_reference = %batch.caller_reference,
                     "dry run: would invalidate"
                 );
-                made.push(report);
+                created.push(report);
                 continue;
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            match cloudfront::submit(&self.client, batch, left).await {
+            match cloudfront::submit(&self.client, batch, deadline).await {
                 Ok(done) => {
                     info!(
                         distribution = %batch.distribution,
@@ -366,40 +349,44 @@ impl Invalidator {
                     );
                     metrics::created(&batch.distribution);
                     let paths: Vec<String> = batch.paths.iter().map(|p| p.as_str().to_owned()).collect();
-                    self.known
+                    let now_ms = self.clock.now_ms();
+                    self.memory
                         .lock()
-                        .expect("known lock")
+                        .expect("memory lock")
                         .entry(batch.distribution.clone())
                         .or_default()
-                        .insert(done.invalidation_id.clone(), &paths, done.created_ms);
-                    self.watch(batch, &done.invalidation_id).await;
+                        .remember(&done.invalidation_id, &paths, done.created_ms, now_ms);
+                    self.watch(batch, &done.invalidation_id, deadline).await;
                     report.invalidation_id = Some(done.invalidation_id);
                     report.status = Some(done.status);
-                    made.push(report);
+                    created.push(report);
                 }
-                Err(e) => {
-                    error!(distribution = %batch.distribution, paths = batch.paths.len(), "{e}");
-                    metrics::failed(&batch.distribution, e.reason());
-                    failures.push((e, batch.units.clone()));
+                Err(error) => {
+                    error!(distribution = %batch.distribution, paths = batch.paths.len(), "{error}");
+                    metrics::failed(&batch.distribution, error.reason());
+                    failed.push(Failure {
+                        error,
+                        units: batch.units.clone(),
+                    });
                 }
             }
         }
-        (made, failures)
+        (created, failed)
     }
 
     /// Follows a new invalidation through the watch queue, when there is one.
-    async fn watch(&self, batch: &Batch, invalidation_id: &str) {
+    async fn watch(&self, batch: &Batch, invalidation_id: &str, deadline: Deadline) {
         let (Some(queues), Some(queue_url)) = (&self.queues, &self.config.watch_queue_url) else {
             return;
         };
         let watch = Watch {
             distribution: batch.distribution.to_string(),
             invalidation_id: invalidation_id.to_owned(),
-            created_ms: now_ms(),
+            created_ms: self.clock.now_ms(),
             changed_ms: batch.changed_ms,
             paths: batch.paths.len(),
         };
-        if let Err(e) = queues.send_watch(queue_url, &watch).await {
+        if let Err(e) = queues.send_watch(queue_url, &watch, deadline).await {
             warn!(distribution = %batch.distribution, invalidation_id, "its completion will not be followed: {e}");
         }
     }
@@ -407,24 +394,21 @@ impl Invalidator {
     /// With `DISTRIBUTION_IDS=auto`, a distribution that CloudFront says does
     /// not exist was deleted after the listing: list again, and if it is
     /// gone, nothing of it can be stale, so its failure is dropped.
-    async fn forget_deleted(
-        &self,
-        failures: Vec<(SubmitError, BTreeSet<usize>)>,
-    ) -> Vec<(SubmitError, BTreeSet<usize>)> {
+    async fn forget_deleted(&self, failed: Vec<Failure>, deadline: Deadline) -> Vec<Failure> {
         let missing = |e: &SubmitError| matches!(e, SubmitError::NoSuchDistribution { .. });
-        if self.config.distributions != Distributions::Auto || !failures.iter().any(|(e, _)| missing(e)) {
-            return failures;
+        if self.config.distributions != Distributions::Auto || !failed.iter().any(|f| missing(&f.error)) {
+            return failed;
         }
-        let listing = match self.listing(true).await {
+        let listing = match self.listing(true, deadline).await {
             Ok(listing) => listing,
             Err(e) => {
                 warn!("{e}");
-                return failures;
+                return failed;
             }
         };
-        failures
+        failed
             .into_iter()
-            .filter(|(e, _)| match e {
+            .filter(|f| match &f.error {
                 SubmitError::NoSuchDistribution { distribution } if !listing.lists(distribution) => {
                     info!(distribution = %distribution, "deleted since the last listing: nothing of it to invalidate");
                     false
@@ -436,16 +420,19 @@ impl Invalidator {
 }
 
 /// The units a distribution had no room for: each a failure without a request.
-fn deferred(plan: &Plan) -> Vec<(SubmitError, BTreeSet<usize>)> {
+fn deferred(plan: &Plan) -> Vec<Failure> {
     let failures = plan.deferred.iter().map(|deferred| {
-        let e = SubmitError::NoRoom {
+        let error = SubmitError::NoRoom {
             distribution: deferred.distribution.clone(),
-            in_progress: deferred.in_progress,
+            held: deferred.held,
             units: deferred.units.len(),
         };
-        warn!(distribution = %deferred.distribution, "{e}");
-        metrics::failed(&deferred.distribution, e.reason());
-        (e, deferred.units.clone())
+        warn!(distribution = %deferred.distribution, "{error}");
+        metrics::failed(&deferred.distribution, error.reason());
+        Failure {
+            error,
+            units: deferred.units.clone(),
+        }
     });
     failures.collect()
 }

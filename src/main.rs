@@ -1,5 +1,5 @@
 use cloudfront_invalidator::queues::Queues;
-use cloudfront_invalidator::{Config, Invalidator, cloudfront, deadline_from_epoch_ms, metrics, sdk, start};
+use cloudfront_invalidator::{Config, Invalidator, cloudfront, metrics, sdk, start};
 use lambda_runtime::{LambdaEvent, run, service_fn};
 use serde_json::value::RawValue;
 use std::process::ExitCode;
@@ -28,7 +28,7 @@ async fn main() -> ExitCode {
         if cold.swap(false, std::sync::atomic::Ordering::Relaxed) {
             metrics::cold_start();
         }
-        let deadline = deadline_from_epoch_ms(event.context.deadline);
+        let deadline = start::deadline(event.context.deadline);
         let result = invalidator.handle_text(event.payload.get(), deadline).await;
         collector.inspect(|c| metrics::flush(c));
         result

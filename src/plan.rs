@@ -6,10 +6,10 @@
 //! it covers, so that the same changes delivered again get it back.
 //! Pure: no I/O.
 
-use crate::budget::{self, ChangeRef, InProgress, Needs, Room};
+use crate::budget::{self, ChangeRef, Held, Needs, Room};
 use crate::config::{Config, DistributionId, Target};
-use crate::cover::{self, Made};
-use crate::event::{Change, Skipped, Unit};
+use crate::cover::{self, Accepted};
+use crate::event::{Change, Skipped, Unit, Units};
 use crate::filter;
 use crate::path::InvalidationPath;
 use serde::Serialize;
@@ -30,7 +30,7 @@ pub struct Batch {
     /// Indices of the units (SQS messages) whose changes need these paths:
     /// the ones to report when this request fails.
     #[serde(skip)]
-    pub units: BTreeSet<usize>,
+    pub units: Units,
     /// When S3 reported the earliest change this request covers, if the
     /// events said (milliseconds since the Unix epoch).
     #[serde(skip)]
@@ -49,8 +49,8 @@ pub struct Stats {
     /// replaced groups by wildcards.
     pub paths_submitted: usize,
     pub wildcards: usize,
-    /// What CloudFront already held in progress there when planning.
-    pub in_progress: InProgress,
+    /// What the distribution held in progress when planning.
+    pub held: Held,
     /// Changes an invalidation CloudFront had already accepted covers (see
     /// `cover`): no path requested for them.
     pub covered: usize,
@@ -86,16 +86,16 @@ pub struct Demands {
 /// invalidations known to be accepted there, which may cover changes.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Busy {
-    pub held: InProgress,
-    pub made: Vec<Made>,
+    pub held: Held,
+    pub accepted: Vec<Accepted>,
 }
 
 /// Units one distribution had no room for: reported for a retry, no request made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deferred {
     pub distribution: DistributionId,
-    pub units: BTreeSet<usize>,
-    pub in_progress: InProgress,
+    pub units: Units,
+    pub held: Held,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -208,13 +208,13 @@ pub fn plan(
         needs,
     } in demands.demands
     {
-        let (in_progress, made) = busy
+        let (held, accepted) = busy
             .get(&distribution)
-            .map_or((InProgress::default(), &[][..]), |b| (b.held, &b.made[..]));
+            .map_or((Held::default(), &[][..]), |b| (b.held, &b.accepted[..]));
         let mut needs = needs;
         let paths_requested = needs.len();
-        let covered = cover::remove_covered(&mut needs, |(u, c)| units[u].changes[c].time_ms, made);
-        let fitted = budget::fit(needs, Room::share(max_paths, in_progress));
+        let covered = cover::remove_covered(&mut needs, |(u, c)| units[u].changes[c].time_ms, accepted);
+        let fitted = budget::fit(needs, Room::share(max_paths, held));
         let paths: Vec<InvalidationPath> = fitted.kept.keys().cloned().collect();
         debug_assert!(paths.len() <= MAX_PATHS_PER_REQUEST);
         plan.stats.push(Stats {
@@ -223,7 +223,7 @@ pub fn plan(
             paths_requested,
             paths_submitted: paths.len(),
             wildcards: paths.iter().filter(|p| p.is_wildcard()).count(),
-            in_progress,
+            held,
             covered: covered.changes,
             covered_by: covered.by,
             deferred: fitted.deferred.len(),
@@ -232,7 +232,7 @@ pub fn plan(
             plan.deferred.push(Deferred {
                 distribution: distribution.clone(),
                 units: fitted.deferred,
-                in_progress,
+                held,
             });
         }
         if paths.is_empty() {
@@ -374,13 +374,13 @@ mod tests {
         plan_busy(units, config, &BTreeMap::new())
     }
 
-    fn plan_busy(units: &[Unit], config: &Config, busy: &BTreeMap<DistributionId, InProgress>) -> Plan {
+    fn plan_busy(units: &[Unit], config: &Config, busy: &BTreeMap<DistributionId, Held>) -> Plan {
         let busy = busy
             .iter()
             .map(|(id, held)| {
                 let busy = Busy {
                     held: *held,
-                    made: vec![],
+                    accepted: vec![],
                 };
                 (id.clone(), busy)
             })
@@ -436,7 +436,7 @@ mod tests {
             .collect();
         let plan = plan(&one(&changes), &config("E1", ""));
         assert_eq!(plan.batches.len(), 1);
-        let held = InProgress::of(plan.batches[0].paths.iter().map(InvalidationPath::as_str));
+        let held = Held::of(plan.batches[0].paths.iter().map(InvalidationPath::as_str));
         assert!(held.files <= 1500 && held.wildcards <= 7, "{held:?}");
         for c in &changes {
             let path = InvalidationPath::for_key(&c.key);
@@ -468,7 +468,7 @@ mod tests {
                 ..Unit::default()
             },
         ];
-        let made = Made {
+        let accepted = Accepted {
             id: "I1".into(),
             created_ms: T + 5 * crate::cover::MARGIN_MS,
             paths: vec!["/css/*".into()],
@@ -477,8 +477,8 @@ mod tests {
         let busy = BTreeMap::from([(
             e1.clone(),
             Busy {
-                held: InProgress::of(["/css/*"]),
-                made: vec![made],
+                held: Held::of(["/css/*"]),
+                accepted: vec![accepted],
             },
         )]);
         let plan = plan_made(&units, &c, &busy);
@@ -498,7 +498,9 @@ mod tests {
         // Once /js/a.js is covered too, message 0 needs nothing at E1.
         let only_first = vec![units[0].clone()];
         let mut busy = busy;
-        busy.get_mut(&e1).unwrap().made[0].paths.push("/js/a.js".into());
+        busy.get_mut(&e1).unwrap().accepted[0]
+            .paths
+            .push("/js/a.js".into());
         let plan = plan_made(&only_first, &c, &busy);
         assert_eq!(plan.stats[0].covered, 2);
         assert_eq!(plan.stats[0].paths_requested, 2);
@@ -516,7 +518,7 @@ mod tests {
             })
             .collect();
         let id = |s: &str| DistributionId::parse(s).unwrap();
-        let full = InProgress {
+        let full = Held {
             files: 3000,
             wildcards: 15,
         };
@@ -532,11 +534,11 @@ mod tests {
         assert_eq!(plan.deferred.len(), 1);
         assert_eq!(plan.deferred[0].distribution, id("E1"));
         assert_eq!(plan.deferred[0].units, BTreeSet::from([0, 1, 2]));
-        assert_eq!(plan.stats[0].in_progress, full);
+        assert_eq!(plan.stats[0].held, full);
         assert_eq!(plan.stats[0].deferred, 3);
         assert_eq!(plan.stats[0].paths_submitted, 0);
         // Room for two exact paths (no wildcard free): two units go, one waits.
-        let nearly = InProgress {
+        let nearly = Held {
             files: 2996,
             wildcards: 15,
         };
@@ -613,7 +615,7 @@ mod tests {
         };
         let busy = BTreeMap::from([(
             DistributionId::parse("E1").unwrap(),
-            InProgress {
+            Held {
                 files: 2996,
                 wildcards: 15,
             },

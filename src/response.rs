@@ -6,13 +6,13 @@
 
 use crate::cloudfront::SubmitError;
 use crate::config::DistributionId;
-use crate::event::{Envelope, EventError, Incoming, Skipped};
+use crate::event::{Envelope, EventError, Incoming, Skipped, UnitIndex, Units};
 use crate::metrics;
 use crate::path::InvalidationPath;
 use crate::plan::{Plan, Stats};
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use tracing::{debug, error, info, warn};
 
 /// What one invocation did, returned as the function's JSON result.
@@ -45,6 +45,25 @@ pub struct Report {
     pub paths: Vec<InvalidationPath>,
 }
 
+/// A request not made or not accepted, and the units whose changes needed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub error: SubmitError,
+    pub units: Units,
+}
+
+/// Watches still in progress: each unit, with why it comes back later.
+pub type Pending = BTreeMap<UnitIndex, String>;
+
+/// What one invocation did: the invalidations created (or, in a dry run,
+/// planned), the requests that failed, and the watches still in progress.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub created: Vec<Report>,
+    pub failed: Vec<Failure>,
+    pub pending: Pending,
+}
+
 /// An SQS message reported for a retry, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FailedMessage {
@@ -60,7 +79,7 @@ pub enum HandlerError {
         "DISTRIBUTION_IDS=auto needs the account's distributions, and listing them failed \
          (the role needs cloudfront:ListDistributions): {0}"
     )]
-    Discovery(String),
+    Discovery(crate::sdk::AwsError),
     #[error(
         "{} invalidation request(s) failed: {}. Accepted ones are in the summary; a retry reuses \
          their caller references, so CloudFront does not bill them twice. Summary: {}",
@@ -142,8 +161,8 @@ pub fn log_plan(incoming: &Incoming, plan: &Plan) {
             paths_requested = stats.paths_requested,
             paths_submitted = stats.paths_submitted,
             wildcards = stats.wildcards,
-            in_progress_files = stats.in_progress.files,
-            in_progress_wildcards = stats.in_progress.wildcards,
+            held_files = stats.held.files,
+            held_wildcards = stats.held.wildcards,
             covered = stats.covered,
             covered_by = %stats.covered_by.iter().map(String::as_str).collect::<Vec<_>>().join(" "),
             deferred = stats.deferred,
@@ -157,11 +176,14 @@ pub fn log_plan(incoming: &Incoming, plan: &Plan) {
 pub fn respond(
     incoming: Incoming,
     plan: Plan,
-    invalidations: Vec<Report>,
-    failures: Vec<(SubmitError, BTreeSet<usize>)>,
-    pending: BTreeMap<usize, String>,
+    outcome: Outcome,
     dry_run: bool,
 ) -> Result<Response, HandlerError> {
+    let Outcome {
+        created,
+        failed,
+        pending,
+    } = outcome;
     let units = &incoming.units;
     let rejected_records: usize = units.iter().map(|u| u.rejected.len()).sum();
     metrics::rejected(rejected_records);
@@ -172,9 +194,9 @@ pub fn respond(
             reasons.entry(i).or_default().push(rejected.reason.clone());
         }
     }
-    for (e, failed) in &failures {
-        for &i in failed {
-            reasons.entry(i).or_default().push(e.to_string());
+    for failure in &failed {
+        for &i in &failure.units {
+            reasons.entry(i).or_default().push(failure.error.to_string());
         }
     }
     let mut summary = Summary {
@@ -182,7 +204,7 @@ pub fn respond(
         test_event: units.iter().any(|u| u.test_event),
         dry_run,
         distributions: plan.stats,
-        invalidations,
+        invalidations: created,
         ignored: units
             .iter()
             .flat_map(|u| u.ignored.clone())
@@ -200,7 +222,7 @@ pub fn respond(
             })
         })
         .collect();
-    let failures: Vec<SubmitError> = failures.into_iter().map(|(e, _)| e).collect();
+    let failures: Vec<SubmitError> = failed.into_iter().map(|f| f.error).collect();
     // Watches still in progress come back too, as planned, not as failures.
     let waiting: Vec<String> = pending
         .iter()

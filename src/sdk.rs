@@ -52,6 +52,39 @@ pub fn endpoint(service: &str) -> Option<String> {
     env(&format!("AWS_ENDPOINT_URL_{service}")).or_else(|| env("AWS_ENDPOINT_URL"))
 }
 
+/// A failed AWS call: the operation, what it was about, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{operation} {about} failed: {detail}")]
+pub struct AwsError {
+    pub operation: &'static str,
+    pub about: String,
+    pub detail: String,
+}
+
+impl AwsError {
+    /// From the SDK's error, with its whole chain of causes.
+    pub fn new(
+        operation: &'static str,
+        about: impl std::fmt::Display,
+        error: impl std::error::Error,
+    ) -> Self {
+        AwsError {
+            operation,
+            about: about.to_string(),
+            detail: aws_sdk_cloudfront::error::DisplayErrorContext(error).to_string(),
+        }
+    }
+
+    /// A call not made: too little time was left before the deadline.
+    pub fn no_time(operation: &'static str, about: impl std::fmt::Display) -> Self {
+        AwsError {
+            operation,
+            about: about.to_string(),
+            detail: "too little time was left before the invocation's deadline".into(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

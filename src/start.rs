@@ -2,10 +2,13 @@
 //! started outside Lambda, with a bad configuration, or when the runtime
 //! gives up. Each says so in one line.
 
+use crate::clock::Deadline;
 use crate::config::ConfigError;
 use lambda_runtime::{Diagnostic, LambdaEvent, run, service_fn};
 use serde_json::Value;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Logging as Lambda's advanced logging controls ask: JSON lines when
 /// `AWS_LAMBDA_LOG_FORMAT` is `JSON`, at the level `AWS_LAMBDA_LOG_LEVEL` (or
@@ -86,4 +89,26 @@ pub fn exit(served: Result<(), lambda_runtime::Error>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The invocation's deadline from the one Lambda gives (milliseconds since
+/// the Unix epoch). A value that cannot be an epoch time (more than a day in
+/// the past: cargo-lambda's emulator sends the timeout itself, e.g. 600000)
+/// is read as a duration from now, at most Lambda's 15 minutes.
+pub fn deadline(deadline_ms: u64) -> Deadline {
+    const LAMBDA_MAX: Duration = Duration::from_secs(15 * 60);
+    static NOTED: AtomicBool = AtomicBool::new(false);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let deadline = Duration::from_millis(deadline_ms);
+    if deadline + Duration::from_secs(24 * 3600) < now {
+        // Only an emulator does this: say so once, for whoever debugs it.
+        if !NOTED.swap(true, Ordering::Relaxed) {
+            tracing::debug!(
+                deadline_ms,
+                "the runtime's deadline is no epoch time; reading it as a duration"
+            );
+        }
+        return Deadline::after(deadline.min(LAMBDA_MAX));
+    }
+    Deadline::after(deadline.saturating_sub(now))
 }

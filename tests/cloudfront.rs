@@ -8,10 +8,10 @@ use aws_sdk_cloudfront::operation::list_invalidations::ListInvalidationsOutput;
 use aws_sdk_cloudfront::types::error::{AccessDenied, NoSuchDistribution};
 use aws_sdk_cloudfront::types::{Invalidation, InvalidationBatch, InvalidationList, InvalidationSummary};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
-use cloudfront_invalidator::{Config, HandlerError, Invalidator, Response, Summary, cloudfront};
+use cloudfront_invalidator::{Config, Deadline, HandlerError, Invalidator, Response, Summary, cloudfront};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// As many paths as CloudFront holds: these tests count exact paths.
 fn config(ids: &str, dry_run: bool) -> Config {
@@ -122,7 +122,7 @@ fn invalidation_of(paths: Vec<String>) -> Rule {
 
 /// Runs the handler with plenty of time, expecting a direct (non-SQS) event.
 async fn handle(client: &Client, config: &Config, event: &Value) -> Result<Summary, HandlerError> {
-    let deadline = Instant::now() + Duration::from_secs(300);
+    let deadline = Deadline::after(Duration::from_secs(300));
     match Invalidator::new(client.clone(), config.clone())
         .handle(event, deadline)
         .await?
@@ -537,7 +537,7 @@ async fn test_event_succeeds_without_a_request() {
 
 /// Runs the handler on an SQS event; returns the message IDs reported as failed.
 async fn handle_sqs(client: &Client, config: &Config, event: &Value, time: Duration) -> Vec<String> {
-    let deadline = Instant::now() + time;
+    let deadline = Deadline::after(time);
     match Invalidator::new(client.clone(), config.clone())
         .handle(event, deadline)
         .await
@@ -626,7 +626,7 @@ async fn a_full_distribution_is_not_called_and_every_message_is_reported() {
     let keys: Vec<String> = (0..11).map(|i| format!("css/f{i}.css")).collect();
     let event = sqs_event(&keys);
     let invalidator = Invalidator::new(client, config("E1BUSY", false));
-    let deadline = Instant::now() + PLENTY;
+    let deadline = Deadline::after(PLENTY);
     let Response::Batch(batch) = invalidator.handle(&event, deadline).await.unwrap() else {
         panic!("a batch response")
     };

@@ -1,0 +1,162 @@
+//! CloudFront's answers to a CreateInvalidation, as errors that say what
+//! happened and what to do, each with its class for the `RequestsFailed`
+//! metric.
+
+use crate::budget::Held;
+use crate::config::DistributionId;
+use crate::plan::Batch;
+use aws_sdk_cloudfront::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_cloudfront::operation::create_invalidation::CreateInvalidationError;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    #[error(
+        "distribution {distribution} does not exist (NoSuchDistribution): check DISTRIBUTION_IDS \
+         and that the ID is of this account"
+    )]
+    NoSuchDistribution { distribution: DistributionId },
+    #[error(
+        "not allowed to invalidate distribution {distribution} (AccessDenied): the function's role \
+         needs cloudfront:CreateInvalidation on arn:aws:cloudfront::<account>:distribution/{distribution}; \
+         CloudFront said: {message}"
+    )]
+    AccessDenied {
+        distribution: DistributionId,
+        message: String,
+    },
+    #[error(
+        "distribution {distribution} already has an invalidation with caller reference \
+         {caller_reference} for other paths (InvalidationBatchAlreadyExists). This function derives \
+         the reference from the paths themselves, so another client must have used the same \
+         reference; nothing was invalidated for this batch"
+    )]
+    ReferenceConflict {
+        distribution: DistributionId,
+        caller_reference: String,
+    },
+    #[error(
+        "distribution {distribution} has too many invalidations in progress \
+         (TooManyInvalidationsInProgress: 3,000 paths or 15 wildcards); retry once some complete"
+    )]
+    TooManyInProgress { distribution: DistributionId },
+    #[error(
+        "no room at distribution {distribution} for {units} change(s) now: it holds {} paths and {} \
+         wildcards in progress (CloudFront holds 3,000 and 15), and an invocation takes only its \
+         share of what is free; left for the retry, without a request", held.files, held.wildcards
+    )]
+    NoRoom {
+        distribution: DistributionId,
+        held: Held,
+        units: usize,
+    },
+    #[error(
+        "not submitted to {distribution}: {left_ms} ms were left before the invocation's deadline, \
+         too little for a CloudFront call; left for the retry"
+    )]
+    DeadlineNear {
+        distribution: DistributionId,
+        left_ms: u128,
+    },
+    #[error("CloudFront refused the invalidation for {distribution}: {code}: {message}")]
+    Refused {
+        distribution: DistributionId,
+        code: String,
+        message: String,
+    },
+    #[error("CloudFront did not accept the invalidation for {distribution} after retries: {detail}")]
+    Unavailable {
+        distribution: DistributionId,
+        detail: String,
+    },
+}
+
+impl SubmitError {
+    /// True for a failure that only waits for CloudFront to complete some
+    /// invalidations: its messages can come back in minutes.
+    pub fn waits_for_room(&self) -> bool {
+        matches!(
+            self,
+            SubmitError::NoRoom { .. } | SubmitError::TooManyInProgress { .. }
+        )
+    }
+
+    /// The class of failure, as the `RequestsFailed` metric's `Reason`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            SubmitError::NoSuchDistribution { .. } => "NoSuchDistribution",
+            SubmitError::AccessDenied { .. } => "AccessDenied",
+            SubmitError::ReferenceConflict { .. } => "ReferenceConflict",
+            SubmitError::TooManyInProgress { .. } => "TooManyInProgress",
+            SubmitError::NoRoom { .. } => "NoRoom",
+            SubmitError::DeadlineNear { .. } => "DeadlineNear",
+            SubmitError::Refused { .. } => "Refused",
+            SubmitError::Unavailable { detail, .. } if detail.contains("Throttling") => "Throttled",
+            SubmitError::Unavailable { .. } => "Unavailable",
+        }
+    }
+}
+
+pub(super) fn classify<R: std::fmt::Debug>(
+    error: SdkError<CreateInvalidationError, R>,
+    batch: &Batch,
+) -> SubmitError {
+    let distribution = batch.distribution.clone();
+    let Some(service) = error.as_service_error() else {
+        // Timeouts, connection failures, unparseable responses: the SDK already retried.
+        let detail = aws_sdk_cloudfront::error::DisplayErrorContext(&error).to_string();
+        return SubmitError::Unavailable { distribution, detail };
+    };
+    let message = service
+        .message()
+        .map_or_else(|| service.to_string(), str::to_owned);
+    // Modeled errors by variant; the rest (InvalidationBatchAlreadyExists is
+    // not modeled by the SDK) by their error code.
+    match (service, service.code().unwrap_or("")) {
+        (CreateInvalidationError::NoSuchDistribution(_), _) | (_, "NoSuchDistribution") => {
+            SubmitError::NoSuchDistribution { distribution }
+        }
+        (CreateInvalidationError::AccessDenied(_), _) | (_, "AccessDenied") => SubmitError::AccessDenied {
+            distribution,
+            message,
+        },
+        (CreateInvalidationError::TooManyInvalidationsInProgress(_), _)
+        | (_, "TooManyInvalidationsInProgress") => SubmitError::TooManyInProgress { distribution },
+        (_, "InvalidationBatchAlreadyExists") => SubmitError::ReferenceConflict {
+            distribution,
+            caller_reference: batch.caller_reference.clone(),
+        },
+        (_, code @ ("Throttling" | "ServiceUnavailable" | "InternalError" | "")) => {
+            SubmitError::Unavailable {
+                distribution,
+                detail: format!(
+                    "{} {message}",
+                    if code.is_empty() { "no error code" } else { code }
+                ),
+            }
+        }
+        (_, code) => SubmitError::Refused {
+            distribution,
+            code: code.to_owned(),
+            message,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_are_classed_for_the_metrics() {
+        let d = DistributionId::parse("E1").unwrap();
+        let throttled = SubmitError::Unavailable {
+            distribution: d.clone(),
+            detail: "Throttling Rate exceeded".into(),
+        };
+        assert_eq!(throttled.reason(), "Throttled");
+        assert!(!throttled.waits_for_room());
+        let busy = SubmitError::TooManyInProgress { distribution: d };
+        assert_eq!(busy.reason(), "TooManyInProgress");
+        assert!(busy.waits_for_room());
+    }
+}

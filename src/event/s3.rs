@@ -1,0 +1,173 @@
+//! S3 event notifications: each record's bucket, key (form-decoded), event
+//! name and time, and what identifies the event for the caller reference.
+
+use super::{Change, Skipped, Unit, quoted, rejection, source_of};
+use crate::path::decode_key;
+use serde::Deserialize;
+use serde_json::Value;
+use std::borrow::Cow;
+
+/// What the function reads of one S3 notification record, and nothing else:
+/// a producer that leaves out other fields (an S3-compatible store, a local
+/// stand-in) is still served.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct S3Record<'a> {
+    #[serde(rename = "eventSource", borrow, default)]
+    source: Option<Cow<'a, str>>,
+    #[serde(rename = "eventName", borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(rename = "eventTime", borrow, default)]
+    time: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    s3: Option<S3Entity<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct S3Entity<'a> {
+    #[serde(borrow, default)]
+    bucket: Option<S3Bucket<'a>>,
+    #[serde(borrow, default)]
+    object: Option<S3Object<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct S3Bucket<'a> {
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct S3Object<'a> {
+    #[serde(borrow, default)]
+    key: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    sequencer: Option<Cow<'a, str>>,
+    #[serde(rename = "versionId", borrow, default)]
+    version_id: Option<Cow<'a, str>>,
+}
+
+/// An S3 notification as its own type: the common case (every message of a
+/// queue wiring) read without building a JSON tree. Anything that does not
+/// fit it (another shape, a field of another type) goes the general way.
+#[derive(Deserialize)]
+pub(super) struct S3Notification<'a> {
+    #[serde(rename = "Records", borrow)]
+    pub(super) records: Vec<S3Record<'a>>,
+}
+
+impl S3Record<'_> {
+    pub(super) fn source(&self) -> Option<&str> {
+        self.source.as_deref()
+    }
+}
+
+/// Reads the records of an S3 notification.
+pub(super) fn read_s3_records(records: &[S3Record], unit: &mut Unit) {
+    for (index, record) in records.iter().enumerate() {
+        match record.source() {
+            Some("aws:s3") => read_s3_record(index, record, unit),
+            other => unit.rejected.push(rejection(format!(
+                "record {index} has eventSource {}, not \"aws:s3\"",
+                quoted(other)
+            ))),
+        }
+    }
+}
+
+/// One S3 notification record.
+fn read_s3_record(index: usize, record: &S3Record, unit: &mut Unit) {
+    let entity = record.s3.as_ref();
+    let bucket = entity
+        .and_then(|e| e.bucket.as_ref())
+        .and_then(|b| b.name.as_deref());
+    let object = entity.and_then(|e| e.object.as_ref());
+    let raw = object.and_then(|o| o.key.as_deref());
+    let skipped = |reason: String| Skipped {
+        bucket: bucket.map(str::to_owned),
+        key: raw.map(str::to_owned),
+        reason,
+    };
+    // Some S3-compatible stores prefix the name with "s3:"; a record without
+    // a name is invalidated: when in doubt, invalidate.
+    let event_name = record.name.as_deref().unwrap_or_default();
+    if !changes_content(event_name.strip_prefix("s3:").unwrap_or(event_name)) {
+        unit.ignored.push(skipped(format!(
+            "event {event_name:?} does not change the object's content"
+        )));
+        return;
+    }
+    let Some(bucket) = bucket else {
+        unit.rejected
+            .push(skipped(format!("record {index} has no s3.bucket.name")));
+        return;
+    };
+    let Some(raw) = raw else {
+        unit.rejected
+            .push(skipped(format!("record {index} has no s3.object.key")));
+        return;
+    };
+    let key = match decode_key(raw) {
+        Ok(key) => key,
+        Err(e) => {
+            unit.rejected.push(skipped(format!("record {index}: {e}")));
+            return;
+        }
+    };
+    let time = record.time.as_deref().unwrap_or_default();
+    let identity = identity(&[
+        bucket,
+        raw,
+        event_name,
+        time,
+        object.and_then(|o| o.sequencer.as_deref()).unwrap_or_default(),
+        object.and_then(|o| o.version_id.as_deref()).unwrap_or_default(),
+    ]);
+    unit.changes.push(Change {
+        bucket: bucket.to_owned(),
+        key,
+        identity,
+        time_ms: epoch_ms(time),
+    });
+}
+
+/// A record of a JSON tree as an [`S3Record`], field by field: a field of
+/// another type reads as missing.
+pub(super) fn s3_record_of(value: &Value) -> S3Record<'_> {
+    let str_at = |pointer: &str| value.pointer(pointer).and_then(Value::as_str).map(Cow::Borrowed);
+    S3Record {
+        source: source_of(value).map(Cow::Borrowed),
+        name: str_at("/eventName"),
+        time: str_at("/eventTime"),
+        s3: Some(S3Entity {
+            bucket: Some(S3Bucket {
+                name: str_at("/s3/bucket/name"),
+            }),
+            object: Some(S3Object {
+                key: str_at("/s3/object/key"),
+                sequencer: str_at("/s3/object/sequencer"),
+                version_id: str_at("/s3/object/versionId"),
+            }),
+        }),
+    }
+}
+
+/// S3 event names (`ObjectCreated:Put`, ...) that change what a viewer gets:
+/// an object created or overwritten, removed, or expired by a lifecycle rule
+/// (`LifecycleExpiration:Delete`, `:DeleteMarkerCreated`). Transitions,
+/// restores, replication, tags and ACLs leave the content as it was.
+fn changes_content(event_name: &str) -> bool {
+    const CHANGES: [&str; 3] = ["ObjectCreated:", "ObjectRemoved:", "LifecycleExpiration:"];
+    event_name.is_empty() || CHANGES.iter().any(|prefix| event_name.starts_with(prefix))
+}
+
+/// An RFC 3339 time (`2026-11-25T10:15:30.123Z`) in milliseconds since the
+/// Unix epoch; `None` when absent or unreadable.
+pub(super) fn epoch_ms(time: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(time)
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
+pub(super) fn identity(parts: &[&str]) -> String {
+    parts.join("\n")
+}
