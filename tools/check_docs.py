@@ -15,8 +15,9 @@ template.yaml's ReadmeUrl names. In each page:
 - a link to the project's own pages on GitHub (template.yaml's HomePageUrl
   followed by /blob/<branch>/path or /tree/<branch>/path) is checked the same way.
 The SAR readme is shown alone on the repository's page, where a relative link
-leads nowhere, so it links with full URLs only. Every file under docs/ must be
-linked from README.md, directly or through pages it links to.
+leads nowhere, so it links with full URLs only, and to HomePageUrl at least
+once. Every file under docs/ must be linked from README.md, directly or through
+pages it links to.
 
 Links in code (fenced blocks, `spans`) are not links; headings are the `#` kind
 only. Each failure is printed as file:line, the link and why, and the exit
@@ -57,8 +58,10 @@ def without_fences(text: str) -> str:
             fence = match.group(1)
             lines[i] = ""
         elif fence is not None:
-            if match and match.group(1)[0] == fence[0] and len(match.group(1)) >= len(fence) and not line.strip(fence[0] + " \t"):
-                fence = None
+            # Closed by a run of the same character, at least as long, alone on its line.
+            if match and match.group(1)[0] == fence[0] and len(match.group(1)) >= len(fence):
+                if not line.strip(fence[0] + " \t"):
+                    fence = None
             lines[i] = ""
     return "\n".join(lines)
 
@@ -185,6 +188,9 @@ def check(root: Path) -> list[str]:
             elif not (target.is_file() and LINE_ANCHOR.fullmatch(anchor)):
                 problems.append(f"{where}: #{anchor} is not a heading or a line of {name(target)}")
 
+    if sar and sar.is_file() and home and not any(href.startswith(home) for _, href in links(sar)):
+        problems.append(f"{name(sar)}: no link to the full documentation, template.yaml's HomePageUrl {home}")
+
     # Every file under docs/, reached from README.md through the pages' links.
     seen, todo = set(), [root / "README.md"]
     while todo:
@@ -202,6 +208,10 @@ def check(root: Path) -> list[str]:
 
 # -- the checker's own test ------------------------------------------------------
 
+SAR_LINKS = (
+    "[Home](https://github.com/owner/project),"
+    " [the guide](https://github.com/owner/project/blob/main/docs/guide.md#dup)"
+)
 GOOD = {
     "README.md": (
         "# Project\n"
@@ -233,7 +243,7 @@ GOOD = {
     "docs/sar.md": (
         "# For the Serverless Application Repository\n"
         "\n"
-        "[Home](https://github.com/owner/project), [the guide](https://github.com/owner/project/blob/main/docs/guide.md#dup),\n"
+        f"{SAR_LINKS},\n"
         "[elsewhere](https://example.com/x.md#y), [here](#for-the-serverless-application-repository).\n"
     ),
     "src/main.rs": "fn main() {\n}\n",
@@ -245,19 +255,31 @@ GOOD = {
     ),
 }
 
-# (what breaks, file, text replaced, replacement, what the one failure must say)
-BROKEN = [
-    ("a link to a missing file", "README.md", "(docs/guide.md)", "(docs/gide.md)", ["README.md:5:", "docs/gide.md"]),
-    ("an anchor missing in another file", "README.md", "#part-two-in-detail", "#part-two", ["README.md:5:", "#part-two"]),
-    ("an anchor missing in the same file", "README.md", "#a-heading-with-code", "#a-heading-with", ["README.md:6:"]),
-    ("a repeated heading's anchor", "README.md", "#dup-1", "#dup-2", ["README.md:8:", "#dup-2"]),
-    ("a source line that is no line", "README.md", "#L2", "#main", ["README.md:6:", "#main"]),
-    ("a link back out of docs/", "docs/guide.md", "../README.md#project", "../README.md#projects", ["docs/guide.md:9:"]),
-    ("a file of docs/ linked from nowhere", "docs/guide.md", "the [SAR page](sar.md)", "the SAR page", ["docs/sar.md: not linked"]),
-    ("a relative link in the SAR readme", "docs/sar.md", "https://github.com/owner/project/blob/main/docs/guide.md#dup", "guide.md#dup", ["docs/sar.md:3:", "relative"]),
-    ("the SAR readme's link to a missing page", "docs/sar.md", "blob/main/docs/guide.md", "blob/main/docs/guides.md", ["docs/sar.md:3:", "docs/guides.md"]),
-    ("a link that leaves the project", "docs/guide.md", "../README.md#project", "../../README.md", ["docs/guide.md:9:", "out of the project"]),
-]
+# What breaks: (in which file, the text replaced, its replacement, what the one
+# failure must say).
+BROKEN = {
+    "a link to a missing file": ("README.md", "(docs/guide.md)", "(docs/gide.md)", ["README.md:5:", "docs/gide.md"]),
+    "an anchor missing in another file": ("README.md", "#part-two-in-detail", "#part-two", ["README.md:5:", "#part-"]),
+    "an anchor missing in the same file": ("README.md", "#a-heading-with-code", "#a-heading-with", ["README.md:6:"]),
+    "a repeated heading's anchor": ("README.md", "#dup-1", "#dup-2", ["README.md:8:", "#dup-2"]),
+    "a source line that is no line": ("README.md", "#L2", "#main", ["README.md:6:", "#main"]),
+    "a link back out of docs/": ("docs/guide.md", "README.md#project", "README.md#projects", ["docs/guide.md:9:"]),
+    "a link that leaves the project": ("docs/guide.md", "../README.md", "../../README.md", ["guide.md:9:", "out of"]),
+    "a file of docs/ linked from nowhere": ("docs/guide.md", "[SAR page](sar.md)", "SAR page", ["sar.md: not linked"]),
+    "a relative link in the SAR readme": (
+        "docs/sar.md",
+        "https://github.com/owner/project/blob/main/docs/guide.md#dup",
+        "guide.md#dup",
+        ["docs/sar.md:3:", "relative"],
+    ),
+    "the SAR readme's link to a missing page": (
+        "docs/sar.md",
+        "blob/main/docs/guide.md",
+        "blob/main/docs/guides.md",
+        ["docs/sar.md:3:", "docs/guides.md"],
+    ),
+    "the SAR readme without a link to HomePageUrl": ("docs/sar.md", SAR_LINKS, "Home", ["no link", "HomePageUrl"]),
+}
 
 
 def self_test() -> int:
@@ -274,7 +296,7 @@ def self_test() -> int:
     good = run(GOOD)
     if good:
         failures.append(f"the good pages fail: {good}")
-    for what, file, old, new, expected in BROKEN:
+    for what, (file, old, new, expected) in BROKEN.items():
         assert old in GOOD[file], (what, old)
         problems = run(GOOD | {file: GOOD[file].replace(old, new, 1)})
         if len(problems) != 1 or not all(e in problems[0] for e in expected):
@@ -305,7 +327,10 @@ def main(argv: list[str]) -> int:
     readme_url, _ = template_metadata(ROOT)
     pages = {ROOT / "README.md", *(ROOT / "docs").rglob("*.md"), *([ROOT / readme_url] if readme_url else [])}
     count = sum(len(links(page)) for page in pages)
-    print(f"check_docs: {len(pages)} page(s), {count} links: those into the project lead to files and headings that exist, and every file in docs/ is linked")
+    print(
+        f"check_docs: {len(pages)} page(s), {count} links: those into the project lead to files and headings"
+        " that exist, and every file in docs/ is linked"
+    )
     return 0
 
 
