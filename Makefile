@@ -17,10 +17,10 @@ export TMPDIR := $(CURDIR)/target/tmp
 $(shell mkdir -p target/tmp)
 export CARGO_TERM_COLOR := never
 
-.PHONY: test tools rust-tools lint unit template fuzz-short fuzz stack-test demo demo-events bench soak build package redrive clean
+.PHONY: test tools rust-tools docs lint unit template fuzz-short fuzz stack-test demo demo-events bench soak build package redrive clean
 
 ## make test: everything CI runs.
-test: tools lint unit template fuzz-short stack-test
+test: docs tools lint unit template fuzz-short stack-test
 
 tools: $(AWS_VENV)/.installed $(CHECKOV_VENV)/.installed rust-tools
 
@@ -49,6 +49,14 @@ rust-tools:
 	@command -v rustup >/dev/null || { echo "error: rustup is needed (https://rustup.rs)"; exit 1; }
 	rustup component add rustfmt clippy
 	rustup target add aarch64-unknown-linux-gnu
+
+## The links of README.md, docs/ and the SAR readme lead to files and headings that
+## exist, and every page of docs/ is linked (tools/check_docs.py, standard library only,
+## checked first on broken pages of its own; well under a second).
+docs:
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) is needed to check the documentation's links (Debian: apt-get install python3)"; exit 1; }
+	$(PYTHON) tools/check_docs.py --self-test
+	$(PYTHON) tools/check_docs.py
 
 lint: rust-tools
 	cargo fmt --check

@@ -42,7 +42,7 @@ pub fn inside_lambda() -> Result<(), String> {
         None => Err(format!(
             "{} is an AWS Lambda function (S3 changes in, CloudFront invalidations out), not a \
              command: deploy it with `sam build && sam deploy --guided`, or run it locally under \
-             `cargo lambda watch` as the README's \"Try it locally\" shows.",
+             `cargo lambda watch` as docs/local.md shows.",
             env!("CARGO_PKG_NAME")
         )),
     }

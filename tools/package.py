@@ -11,8 +11,9 @@ InvalidatorFunction/bootstrap. OUT_DIR (dist) receives:
                           it is and builds nothing
     samconfig.toml        the deploy defaults (the SAM CLI reads the one beside
                           the template it deploys)
-    LICENSE, README.md    the files the Serverless Application Repository
-                          metadata names (`sam package` uploads them)
+    LICENSE, docs/sar.md  the files the Serverless Application Repository
+                          metadata names (`sam package` uploads them), at the
+                          same paths as beside template.yaml
 
 The template is edited as text, so its comments stay, and then parsed to check
 that the two edits are the only difference.
@@ -30,7 +31,9 @@ FUNCTION = "InvalidatorFunction"
 # The two lines of template.yaml that ask for a Rust build.
 CODE_URI = "      CodeUri: .\n"
 BUILD_METHOD = "      BuildMethod: rust-cargolambda\n"
-BESIDE = ("samconfig.toml", "LICENSE", "README.md")
+# Paths from the project's folder, kept in OUT_DIR: the packaged template names
+# LicenseUrl and ReadmeUrl as template.yaml does.
+BESIDE = ("samconfig.toml", "LICENSE", "docs/sar.md")
 HEADER = (
     "# Written by `make package` from template.yaml, with CodeUri pointing at the\n"
     "# built bundle beside it, and no build method, so nothing is compiled: deploy\n"
@@ -75,6 +78,7 @@ def package(build_dir: Path, out_dir: Path) -> None:
     shutil.copytree(build_dir / FUNCTION, out_dir / FUNCTION)
     (out_dir / "template.yaml").write_text(result)
     for name in BESIDE:
+        (out_dir / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, out_dir / name)
 
 

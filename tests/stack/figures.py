@@ -1,4 +1,4 @@
-"""The figures table of the stack tests, as the README shows it."""
+"""The figures table of the stack tests, as docs/evidence.md shows it."""
 
 from __future__ import annotations
 

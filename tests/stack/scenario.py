@@ -232,7 +232,7 @@ def play(run: Run, first, second) -> Figures:
 # -- the three scenarios ---------------------------------------------------------
 
 
-# A Django site deploys with SkipHashedNames=true, as the README advises for
+# A Django site deploys with SkipHashedNames=true, as docs/evidence.md advises for
 # ManifestStaticFilesStorage: its hashed copies never need invalidating (the
 # viewers prove it), and each of their uploads and deletions is an event.
 DJANGO_PARAMS = {"SkipHashedNames": "true"}

@@ -3,7 +3,7 @@ modelled CloudFront edges: after a deploy, does any viewer get an old object?
 
 Every wiring, with listed distributions and with auto. The events are the ones
 moto's S3 (and EventBridge) produced; the stack's settings are read from what
-moto deployed. See the README's "Proof on a deployed stack".
+moto deployed. See "Proof on a deployed stack" in docs/evidence.md.
 """
 
 from __future__ import annotations

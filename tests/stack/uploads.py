@@ -168,7 +168,7 @@ class Burst:
 
 
 def enable_eventbridge(aws, bucket: str, work: Path) -> None:
-    """The README's three commands for turning on EventBridge notifications of
+    """docs/deploy.md's three commands for turning on EventBridge notifications of
     an existing bucket, keeping the configuration it has."""
     aws_cli = tool("aws")
     current = run(aws, [aws_cli, "s3api", "get-bucket-notification-configuration", "--bucket", bucket], work)
@@ -181,6 +181,6 @@ def enable_eventbridge(aws, bucket: str, work: Path) -> None:
         + ["--notification-configuration", "file://notification.json"],
         work,
     )
-    # The README's check. moto leaves EventBridgeConfiguration out of its
+    # docs/deploy.md's check. moto leaves EventBridgeConfiguration out of its
     # answer (it forwards the events all the same), so only the command is run.
     run(aws, [aws_cli, "s3api", "get-bucket-notification-configuration", "--bucket", bucket], work)

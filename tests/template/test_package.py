@@ -52,7 +52,7 @@ def test_serverless_repo_metadata():
     assert all(re.fullmatch(r"[a-zA-Z0-9+\-_:/@]{1,127}", label) for label in app["Labels"])
     for url in ("HomePageUrl", "SourceCodeUrl"):
         assert app[url].startswith("https://"), url
-    # The files sit beside the template (sam package uploads them).
+    # The files sit under the template's folder (sam package uploads them).
     for name in ("LicenseUrl", "ReadmeUrl"):
         assert (ROOT / app[name]).is_file(), app[name]
 
@@ -113,8 +113,11 @@ def test_packaged_template_deploys_the_bundle_without_a_build(tmp_path):
     expected["Resources"]["InvalidatorFunction"]["Properties"]["CodeUri"] = "InvalidatorFunction"
     del expected["Resources"]["InvalidatorFunction"]["Metadata"]["BuildMethod"]
     assert packaged == expected
-    # What the SAM CLI and the repository metadata find beside it.
-    for name in ("samconfig.toml", "LICENSE", "README.md"):
+    # What the SAM CLI and the repository metadata find beside it, at the paths
+    # the metadata names.
+    app = packaged["Metadata"]["AWS::ServerlessRepo::Application"]
+    assert {app["LicenseUrl"], app["ReadmeUrl"]} == {"LICENSE", "docs/sar.md"}
+    for name in ("samconfig.toml", app["LicenseUrl"], app["ReadmeUrl"]):
         assert (out / name).read_bytes() == (ROOT / name).read_bytes(), name
 
     sam = shutil.which("sam")
