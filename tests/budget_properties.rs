@@ -3,7 +3,7 @@
 //! request never holds more than MAX_PATHS paths or this invocation's share
 //! of what CloudFront has free.
 
-use cloudfront_invalidator::budget::{self, InProgress, Needs, Room};
+use cloudfront_invalidator::budget::{self, Held, Needs, Room};
 use cloudfront_invalidator::path::InvalidationPath;
 use proptest::prelude::*;
 
@@ -58,11 +58,11 @@ proptest! {
                 needs.entry(InvalidationPath::for_key(k)).or_default().insert((i, 0));
                 needs
             });
-        let busy = InProgress { files: busy_files, wildcards: busy_wildcards };
+        let busy = Held { files: busy_files, wildcards: busy_wildcards };
         let room = Room::share(max_paths, busy);
         let fitted = budget::fit(needs.clone(), room);
         let out = &fitted.kept;
-        let held = InProgress::of(out.keys().map(InvalidationPath::as_str));
+        let held = Held::of(out.keys().map(InvalidationPath::as_str));
         prop_assert!(out.len() <= max_paths, "{} paths over a budget of {max_paths}", out.len());
         prop_assert!(held.files <= room.files, "{} files, room {}", held.files, room.files);
         prop_assert!(held.wildcards <= room.wildcards, "{} wildcards, room {}", held.wildcards, room.wildcards);
@@ -91,8 +91,8 @@ proptest! {
             prop_assert!(fitted.deferred.is_empty(), "{:?}", fitted.deferred);
         }
         let fits = needs.len() <= max_paths
-            && InProgress::of(needs.keys().map(InvalidationPath::as_str)).wildcards <= room.wildcards
-            && InProgress::of(needs.keys().map(InvalidationPath::as_str)).files <= room.files;
+            && Held::of(needs.keys().map(InvalidationPath::as_str)).wildcards <= room.wildcards
+            && Held::of(needs.keys().map(InvalidationPath::as_str)).files <= room.files;
         if fits {
             prop_assert_eq!(out, &needs, "within budget nothing changes");
         }
