@@ -40,8 +40,8 @@ fn benches(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::from_parameter(n), &event, |b, event| {
             b.iter(|| {
                 let units = event::parse(black_box(event)).unwrap().units;
-                let demands = plan::demands(&units, &config, &targets);
-                plan::plan(&units, demands, config.max_paths, &Default::default())
+                let demands = plan::demands(&units, &config, &targets, &Default::default());
+                plan::plan(&units, demands, &config, &Default::default())
             })
         });
     }

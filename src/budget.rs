@@ -1,6 +1,7 @@
 //! What one request to a distribution may hold, and how the paths a change
-//! needs are brought within it: CloudFront's in-progress limits shared with a
-//! concurrent invocation, and the `MAX_PATHS` budget. Groups of paths become
+//! needs are brought within it: CloudFront's in-progress limits shared with
+//! every invocation that may plan at the same time, and the `MAX_PATHS`
+//! budget. Groups of paths become
 //! the deepest directory wildcards that fit, so a big deploy costs a few paths
 //! instead of thousands; what cannot fit at all waits for a later retry.
 //! Pure: no I/O.
@@ -16,24 +17,30 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const HELD_FILES: usize = 3000;
 pub const HELD_WILDCARDS: usize = 15;
 
-/// Invocations that may plan for one distribution at the same moment, each
-/// reading the same free room: the queue wirings' event source mapping runs
-/// at most 2 (`MaximumConcurrency`). Each takes its share, so together they
-/// never ask for more than is free.
-pub const CONCURRENT_PLANNERS: usize = 2;
-
-/// Of the free wildcards, an invocation takes a quarter (rounded up, and
-/// none of the last one): half would already be safe with a concurrent
-/// invocation, but wildcards are the scarce part of a big deploy. Each
-/// invocation of it needs one, and they stay in progress for minutes, so
-/// spending them slowly lets more invocations get one: 4, 3, 2, 2, 1, 1, 1 of
-/// 15 instead of 7, 4, 2, 1, 1.
-fn wildcard_share(free: usize) -> usize {
-    if free < CONCURRENT_PLANNERS {
-        0
-    } else {
-        free.div_ceil(2 * CONCURRENT_PLANNERS)
-    }
+/// An invocation's share of what a distribution has free, out of `limit`
+/// (3,000 file paths, or 15 wildcards), when at most `planners`
+/// invocations may plan for it at the same time (`MAX_CONCURRENCY`).
+///
+/// Each takes at most `cap` = limit / (2 x planners) (at least 1), and only
+/// what leaves `cap` free for each of the others: min(cap, free -
+/// (planners - 1) x cap). This holds whatever the order of reads and
+/// requests: call `claims` what invocations have read the room for and not
+/// yet created.
+/// At any moment at most `planners - 1` others hold a claim, each at most
+/// `cap`; one that reads `free` and claims within `free - (planners - 1) x
+/// cap` keeps in progress + claims within the limit; creating moves a claim
+/// into what is in progress, and a completion frees room. So no request of
+/// the function is refused for the limits, however long one of them waits
+/// between its read and its request (retries, another distribution first),
+/// and however many others plan and create meanwhile. (A share of what is
+/// free, such as half, does not: a slow invocation's share of an early read
+/// plus the shares of many quick ones that read after it exceed the room.)
+/// Another client's invalidations are outside this count, and CloudFront
+/// refuses what they leave no room for.
+pub fn share(limit: usize, free: usize, planners: usize) -> usize {
+    let planners = planners.max(1);
+    let cap = (limit / (2 * planners)).max(1);
+    cap.min(free.saturating_sub((planners - 1) * cap))
 }
 
 /// A change's place in the event: (unit, change within the unit).
@@ -85,13 +92,18 @@ pub struct Room {
 }
 
 impl Room {
-    /// This invocation's share of what the distribution has free, within
-    /// `max_paths`.
-    pub fn share(max_paths: usize, busy: Held) -> Room {
+    /// This invocation's [`share`] of what the distribution has free when
+    /// it holds `held`, with at most `planners` invocations planning at
+    /// once, within `max_paths`.
+    pub fn share(max_paths: usize, held: Held, planners: usize) -> Room {
         Room {
             paths: max_paths,
-            files: HELD_FILES.saturating_sub(busy.files) / CONCURRENT_PLANNERS,
-            wildcards: wildcard_share(HELD_WILDCARDS.saturating_sub(busy.wildcards)),
+            files: share(HELD_FILES, HELD_FILES.saturating_sub(held.files), planners),
+            wildcards: share(
+                HELD_WILDCARDS,
+                HELD_WILDCARDS.saturating_sub(held.wildcards),
+                planners,
+            ),
         }
     }
 
@@ -252,9 +264,9 @@ mod tests {
         needs.keys().map(InvalidationPath::as_str).collect()
     }
 
-    /// Room for `paths` paths with nothing in progress.
+    /// Room for `paths` paths with nothing in progress, two planners.
     fn budget(paths: usize) -> Room {
-        Room::share(paths, Held::default())
+        Room::share(paths, Held::default(), 2)
     }
 
     fn kept(needs: Needs, room: Room) -> Needs {
@@ -271,28 +283,34 @@ mod tests {
     }
 
     #[test]
-    fn the_share_is_half_the_free_paths_and_a_quarter_of_the_free_wildcards() {
+    fn the_share_leaves_room_for_every_other_planner() {
+        // Two planners: at most 750 files and 3 wildcards each, and only what
+        // leaves as much for the other.
         assert_eq!(
             budget(100),
             Room {
                 paths: 100,
-                files: 1500,
-                wildcards: 4
+                files: 750,
+                wildcards: 3
             }
         );
-        let shares: Vec<usize> = (0..=15).map(wildcard_share).collect();
-        assert_eq!(shares, [0, 0, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4]);
-        // Two invocations planning at once never take more than is free.
-        assert!((0..=15).all(|free| 2 * wildcard_share(free) <= free));
+        let wildcards: Vec<usize> = (0..=15).map(|free| share(HELD_WILDCARDS, free, 2)).collect();
+        assert_eq!(wildcards, [0, 0, 0, 0, 1, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3]);
+        // Five planners: one wildcard each, while five are free.
+        let five: Vec<usize> = (0..=15).map(|free| share(HELD_WILDCARDS, free, 5)).collect();
+        assert_eq!(five, [0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
+        // Fifteen or more: none ever (CloudFront holds 15).
+        assert_eq!(share(HELD_WILDCARDS, 15, 16), 0);
+        assert_eq!(share(HELD_FILES, 3000, 1), 1500);
         let busy = Held {
             files: 2990,
             wildcards: 14,
         };
         assert_eq!(
-            Room::share(3000, busy),
+            Room::share(3000, busy, 2),
             Room {
                 paths: 3000,
-                files: 5,
+                files: 0,
                 wildcards: 0
             }
         );
@@ -300,7 +318,7 @@ mod tests {
             files: 4000,
             wildcards: 20,
         };
-        assert_eq!(Room::share(3000, over).files, 0);
+        assert_eq!(Room::share(3000, over, 2).files, 0);
         assert_eq!(
             Held::of(["/a", "/b*", "/c/*", "/d"]),
             Held {
@@ -308,6 +326,25 @@ mod tests {
                 wildcards: 2
             }
         );
+    }
+
+    #[test]
+    fn a_slow_planner_and_many_quick_ones_stay_within_the_limit() {
+        // The issue's schedule: B reads 15 free wildcards, takes its share,
+        // and stalls; A1, A2... each read (not seeing B's claim) and create
+        // theirs; then B creates its own.
+        for planners in 2..=6 {
+            let b = share(HELD_WILDCARDS, HELD_WILDCARDS, planners);
+            let mut held = 0;
+            loop {
+                let a = share(HELD_WILDCARDS, HELD_WILDCARDS - held, planners);
+                if a == 0 {
+                    break;
+                }
+                held += a;
+            }
+            assert!(held + b <= HELD_WILDCARDS, "{planners} planners: {held} + {b}");
+        }
     }
 
     #[test]
@@ -367,18 +404,15 @@ mod tests {
 
     #[test]
     fn fewer_free_wildcards_mean_coarser_wildcards() {
-        let paths: Vec<String> = (0..40).map(|i| format!("/site/d{}/f{i}.css", i % 4)).collect();
+        let paths: Vec<String> = (0..40).map(|i| format!("/site/d{}/f{i}.css", i % 3)).collect();
         let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
         let roomy = kept(needs(&refs), budget(10));
-        assert_eq!(
-            keys(&roomy),
-            ["/site/d0/*", "/site/d1/*", "/site/d2/*", "/site/d3/*"]
-        );
+        assert_eq!(keys(&roomy), ["/site/d0/*", "/site/d1/*", "/site/d2/*"]);
         let busy = Held {
             files: 0,
             wildcards: 11,
         };
-        let tight = kept(needs(&refs), Room::share(10, busy));
+        let tight = kept(needs(&refs), Room::share(10, busy, 2));
         assert_eq!(keys(&tight), ["/site/*"]);
     }
 
@@ -389,7 +423,7 @@ mod tests {
             wildcards: 0,
         };
         assert_eq!(
-            keys(&kept(needs(&["/dir/app.css"]), Room::share(1, busy))),
+            keys(&kept(needs(&["/dir/app.css"]), Room::share(1, busy, 2))),
             ["/*"]
         );
     }
@@ -401,7 +435,7 @@ mod tests {
             files: 0,
             wildcards: 15,
         };
-        let fitted = fit(input, Room::share(2, busy));
+        let fitted = fit(input, Room::share(2, busy, 2));
         assert_eq!(keys(&fitted.kept), ["/a/1.css", "/a/2.css"]);
         assert_eq!(fitted.deferred, BTreeSet::from([2, 3]));
         // Nothing free at all: everything waits, nothing is requested.
@@ -409,7 +443,7 @@ mod tests {
             files: 3000,
             wildcards: 15,
         };
-        let fitted = fit(needs(&["/x.css"]), Room::share(100, full));
+        let fitted = fit(needs(&["/x.css"]), Room::share(100, full, 2));
         assert!(fitted.kept.is_empty());
         assert_eq!(fitted.deferred, BTreeSet::from([0]));
     }

@@ -160,7 +160,22 @@ pub struct Config {
     /// for a retry for lack of room comes back sooner than its visibility
     /// timeout; `None`: it comes back after that timeout.
     pub queue_url: Option<String>,
+    /// `MAX_CONCURRENCY` (default 2): the most invocations that may plan
+    /// invalidations at the same moment (the change queue's
+    /// MaximumConcurrency, or the function's reserved concurrency); each
+    /// takes a share of CloudFront's room small enough for all of them.
+    pub max_concurrency: usize,
+    /// `MARGIN_SECONDS` (default 60): how long after S3 reported a change an
+    /// invalidation must be created to count for it (see `cover`); the
+    /// function waits that long before invalidating a change.
+    pub margin_ms: i64,
 }
+
+/// Default for `MAX_CONCURRENCY`: the queue wirings' MaximumConcurrency.
+pub const DEFAULT_MAX_CONCURRENCY: usize = 2;
+
+/// Default for `MARGIN_SECONDS` (see `cover::MARGIN_MS`).
+pub const DEFAULT_MARGIN_SECONDS: usize = (crate::cover::MARGIN_MS / 1000) as usize;
 
 /// Default for `METRICS_NAMESPACE`.
 pub const DEFAULT_METRICS_NAMESPACE: &str = "CloudFrontInvalidator";
@@ -312,6 +327,31 @@ impl Config {
             }
         }
 
+        let number =
+            |name: &'static str, default: usize, range: std::ops::RangeInclusive<usize>, what: &str| {
+                let raw = get(name);
+                match raw.trim() {
+                    "" => Ok(default),
+                    n => n
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| range.contains(n))
+                        .ok_or_else(|| ConfigError::new(name, what.to_owned(), &raw)),
+                }
+            };
+        let max_concurrency = number(
+            "MAX_CONCURRENCY",
+            DEFAULT_MAX_CONCURRENCY,
+            1..=1000,
+            "a whole number from 1 to 1000: the most invocations of the function that run at once",
+        )?;
+        let margin_s = number(
+            "MARGIN_SECONDS",
+            DEFAULT_MARGIN_SECONDS,
+            0..=600,
+            "a whole number of seconds from 0 to 600: how old a change must be before it is invalidated",
+        )?;
+
         Ok(Config {
             distributions,
             dry_run: flag("DRY_RUN")?,
@@ -324,6 +364,8 @@ impl Config {
             watch_queue_url: optional("WATCH_QUEUE_URL"),
             fresh_topic_arn,
             queue_url: optional("QUEUE_URL"),
+            max_concurrency,
+            margin_ms: margin_s as i64 * 1000,
         })
     }
 }

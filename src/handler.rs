@@ -1,10 +1,10 @@
 //! Ties the pieces together for one invocation: event in; the watches it
-//! holds followed; changes out, what each distribution needs, what it holds
-//! in progress, plan, submit (unless dry run), a watch for each invalidation;
-//! and the answer (`response`): a summary, or the failures, reported so that
-//! Lambda retries them and finally parks them in the dead-letter queue.
+//! holds followed; the wait until its changes are a margin old; changes
+//! out, what each distribution needs, what it holds in progress, plan,
+//! submit (unless dry run), a watch for each new invalidation; and the
+//! answer (`response`): a summary, or the failures, reported so that Lambda
+//! retries them and finally parks them in the dead-letter queue.
 
-use crate::budget::Held;
 use crate::clock::{Clock, Deadline};
 use crate::cloudfront::{self, Status, SubmitError};
 use crate::config::{Config, DistributionId, Distributions};
@@ -24,9 +24,19 @@ use std::sync::Mutex;
 use std::time::Duration;
 use tracing::{debug, error, info, warn};
 
-/// Demands of at most this many exact paths are planned without reading
-/// what the distribution holds in progress.
-const SMALL_DEMAND: usize = 10;
+/// Waiting for the margin leaves at least this much of an invocation for its
+/// reads, requests and answer; what cannot wait that long comes back later.
+const WORK_TIME: Duration = Duration::from_secs(90);
+
+/// Added to the margin when waiting: the function's, S3's and CloudFront's
+/// clocks may differ by milliseconds, and the invalidation must count as
+/// covering on every later delivery (see `cover`).
+const SLACK_MS: i64 = 1000;
+
+/// An answer to CreateInvalidation whose CreateTime is this much older than
+/// the request is the invalidation CloudFront already had for the caller
+/// reference: it is followed already.
+const REPEATED_MS: i64 = 5000;
 
 /// How often a watch looks again at an invalidation in progress.
 const WATCH_INTERVAL: Duration = Duration::from_secs(60);
@@ -85,11 +95,14 @@ impl Invalidator {
         deadline: Deadline,
     ) -> Result<Response, HandlerError> {
         let pending = self.follow(&incoming.units, deadline).await;
-        let demands = self.demands(&incoming, deadline).await?;
-        let busy = self.read_held(&demands, deadline).await;
-        let plan = plan::plan(&incoming.units, demands, self.config.max_paths, &busy);
+        let later = self.wait_for_margin(&incoming.units, deadline).await;
+        let mut demands = self.demands(&incoming, &later, deadline).await?;
+        let (busy, unread) = self.read_held(&incoming.units, &mut demands, deadline).await;
+        let plan = plan::plan(&incoming.units, demands, &self.config, &busy);
         log_plan(&incoming, &plan);
-        let mut failed = deferred(&plan);
+        let mut failed = self.not_yet(&incoming.units, &later);
+        failed.extend(unread);
+        failed.extend(deferred(&plan));
         let (created, refused) = self.submit(&plan.batches, deadline).await;
         failed.extend(self.forget_deleted(refused, deadline).await);
         let outcome = Outcome {
@@ -103,7 +116,8 @@ impl Invalidator {
 
     /// The watches of the event (from the watch queue): for each invalidation
     /// CloudFront has completed, the time it took, as metrics, a log line and
-    /// a notice; the others are returned with why, to come back later.
+    /// a notice; the others, and those whose notice could not be sent, are
+    /// returned with why, to come back later.
     async fn follow(&self, units: &[Unit], deadline: Deadline) -> Pending {
         let mut pending = Pending::new();
         for (i, watch) in units
@@ -113,7 +127,12 @@ impl Invalidator {
         {
             let (distribution, id) = (&watch.distribution, &watch.invalidation_id);
             match cloudfront::status(&self.client, distribution, id, deadline).await {
-                Ok(Status::Completed) => self.fresh(watch, deadline).await,
+                Ok(Status::Completed) => {
+                    if let Err(e) = self.fresh(watch, deadline).await {
+                        warn!(distribution, invalidation_id = %id, "completion notice not sent, sent again later: {e}");
+                        pending.insert(i, e.to_string());
+                    }
+                }
                 Ok(Status::InProgress) => {
                     pending.insert(
                         i,
@@ -132,9 +151,17 @@ impl Invalidator {
         pending
     }
 
-    /// An invalidation is complete: the site is fresh for its paths.
-    async fn fresh(&self, watch: &Watch, deadline: Deadline) {
+    /// An invalidation is complete: the site is fresh for its paths. The
+    /// notice goes first: when it cannot be sent, the watch comes back, and
+    /// its log line and metrics are recorded then, once.
+    async fn fresh(&self, watch: &Watch, deadline: Deadline) -> Result<(), crate::sdk::AwsError> {
         let fresh = watch.fresh(self.clock.now_ms());
+        if let (Some(queues), Some(topic)) = (&self.queues, &self.config.fresh_topic_arn) {
+            let subject = format!("CloudFront {} is fresh", watch.distribution);
+            queues
+                .notify(topic, &subject, watch.notice(&fresh), deadline)
+                .await?;
+        }
         info!(
             distribution = %watch.distribution,
             invalidation_id = %watch.invalidation_id,
@@ -146,32 +173,98 @@ impl Invalidator {
         if let Ok(distribution) = DistributionId::parse(&watch.distribution) {
             metrics::completed(&distribution, &fresh);
         }
-        if let (Some(queues), Some(topic)) = (&self.queues, &self.config.fresh_topic_arn) {
-            let subject = format!("CloudFront {} is fresh", watch.distribution);
-            let notice = watch.notice(&fresh);
-            if let Err(e) = queues.notify(topic, &subject, notice, deadline).await {
-                warn!(distribution = %watch.distribution, "completion notice not sent: {e}");
-            }
-        }
+        Ok(())
     }
 
-    /// Messages that wait for CloudFront, back sooner than the queue's
-    /// visibility timeout: those with no room (planned, or refused with
-    /// TooManyInvalidationsInProgress) from the changes queue after
-    /// `plan::retry_delay`, and watches still in progress from the watch
-    /// queue after a minute.
+    /// Waits until every change of the event is the margin old (see
+    /// `cover`), so that the invalidations created next leave no edge fill
+    /// of an old object behind, and count as covering these changes when
+    /// they come back. When the deadline leaves too little time for the
+    /// whole wait, waits what it can and returns the units still too recent,
+    /// to come back later. A change whose time is unknown does not wait.
+    async fn wait_for_margin(&self, units: &[Unit], deadline: Deadline) -> Units {
+        let ready = |unit: &Unit, now: i64| {
+            unit.changes
+                .iter()
+                .filter_map(|c| c.time_ms)
+                .all(|t| t + self.config.margin_ms + SLACK_MS <= now)
+        };
+        let newest = units
+            .iter()
+            .flat_map(|u| &u.changes)
+            .filter_map(|c| c.time_ms)
+            .max();
+        let Some(newest) = newest else {
+            return Units::new();
+        };
+        let wait_ms = newest + self.config.margin_ms + SLACK_MS - self.clock.now_ms();
+        if wait_ms <= 0 {
+            return Units::new();
+        }
+        let wait = Duration::from_millis(wait_ms as u64);
+        let possible = deadline.left().saturating_sub(WORK_TIME);
+        info!(
+            seconds = wait.min(possible).as_secs_f64(),
+            "waiting until the newest change is {} s old",
+            self.config.margin_ms / 1000
+        );
+        tokio::time::sleep(wait.min(possible)).await;
+        if wait <= possible {
+            return Units::new();
+        }
+        let now = self.clock.now_ms();
+        (0..units.len()).filter(|&u| !ready(&units[u], now)).collect()
+    }
+
+    /// The units left for later, each a failure that comes back when its
+    /// changes are old enough.
+    fn not_yet(&self, units: &[Unit], later: &Units) -> Vec<Failure> {
+        if later.is_empty() {
+            return Vec::new();
+        }
+        let now = self.clock.now_ms();
+        let newest = later
+            .iter()
+            .flat_map(|&u| &units[u].changes)
+            .filter_map(|c| c.time_ms)
+            .max()
+            .unwrap_or(now);
+        let seconds = ((newest + self.config.margin_ms + SLACK_MS - now).max(1000) + 999) / 1000;
+        let error = SubmitError::TooRecent {
+            units: later.len(),
+            seconds: seconds as u64,
+        };
+        warn!("{error}");
+        metrics::failed_anywhere(error.reason());
+        vec![Failure {
+            error,
+            units: later.clone(),
+        }]
+    }
+
+    /// Messages that wait for CloudFront or for time, back sooner than the
+    /// queue's visibility timeout: from the changes queue, those with no room
+    /// (planned, or refused with TooManyInvalidationsInProgress) or whose
+    /// distribution could not be read, after `plan::retry_delay`, and those
+    /// too recent once they are the margin old (see `SubmitError::retry_after`);
+    /// watches still in progress from the watch queue after a minute. A
+    /// message with several reasons comes back after the soonest.
     async fn bring_back_sooner(&self, incoming: &Incoming, outcome: &Outcome, deadline: Deadline) {
         let Some(queues) = &self.queues else { return };
         let units = &incoming.units;
         let mut delays: BTreeMap<(&str, Duration), Units> = BTreeMap::new();
         if let Some(queue_url) = &self.config.queue_url {
-            let waiting = outcome
-                .failed
-                .iter()
-                .filter(|f| f.error.waits_for_room())
-                .flat_map(|f| &f.units);
-            for &unit in waiting {
-                let delay = plan::retry_delay(units[unit].receive_count);
+            // Each message once, with the sooner of its delays.
+            let mut soonest: BTreeMap<usize, Duration> = BTreeMap::new();
+            for failure in &outcome.failed {
+                for &unit in &failure.units {
+                    if let Some(delay) = failure.error.retry_after(units[unit].receive_count) {
+                        let kept = soonest.entry(unit).or_insert(delay);
+                        *kept = (*kept).min(delay);
+                    }
+                }
+            }
+            for (unit, delay) in soonest {
                 delays
                     .entry((queue_url.as_str(), delay))
                     .or_default()
@@ -202,38 +295,46 @@ impl Invalidator {
     }
 
     /// What each distribution needs: the listed ones, or with
-    /// `DISTRIBUTION_IDS=auto` those serving each bucket of the event.
-    async fn demands(&self, incoming: &Incoming, deadline: Deadline) -> Result<Demands, HandlerError> {
+    /// `DISTRIBUTION_IDS=auto` those serving each bucket of the event, but
+    /// for the units in `later`.
+    async fn demands(
+        &self,
+        incoming: &Incoming,
+        later: &Units,
+        deadline: Deadline,
+    ) -> Result<Demands, HandlerError> {
         let units = &incoming.units;
+        let demands = |targets: &Targets| plan::demands(units, &self.config, targets, later);
         if let Distributions::Listed(targets) = &self.config.distributions {
-            return Ok(plan::demands(units, &self.config, &Targets::Same(targets)));
+            return Ok(demands(&Targets::Same(targets)));
+        }
+        // Watches alone need no listing.
+        if units.iter().all(|u| u.changes.is_empty()) {
+            return Ok(Demands::default());
         }
         let buckets = || units.iter().flat_map(|u| &u.changes).map(|c| c.bucket.as_str());
         let mut listing = self.listing(false, deadline).await?;
-        let mut demands = plan::demands(
-            units,
-            &self.config,
-            &Targets::ByBucket(&listing.targets(buckets())),
-        );
+        let mut found = demands(&Targets::ByBucket(&listing.targets(buckets())));
         // A change no listed distribution serves is ignored only after a
-        // listing taken later than it (see `discovery`).
-        if listing.predates(&demands.unserved) {
+        // listing taken later than it (see `discovery`). Its unit waited
+        // until the change was the margin old, and a listing is kept for
+        // less than that (a minute), so this lists again only for a change
+        // older than the margin: at most once a minute for a bucket that no
+        // distribution serves.
+        let times: Vec<Option<i64>> = found.unserved.iter().map(|(_, t)| *t).collect();
+        if listing.predates(&times) {
             info!(
-                unserved = demands.unserved.len(),
+                unserved = times.len(),
                 "changes that no listed distribution serves are newer than the listing; listing again"
             );
             listing = self.listing(true, deadline).await?;
-            demands = plan::demands(
-                units,
-                &self.config,
-                &Targets::ByBucket(&listing.targets(buckets())),
-            );
+            found = demands(&Targets::ByBucket(&listing.targets(buckets())));
         }
         for (bucket, targets) in listing.targets(buckets()) {
             let found: Vec<String> = targets.iter().map(ToString::to_string).collect();
             info!(bucket, "distributions serving the bucket: [{}]", found.join(", "));
         }
-        Ok(demands)
+        Ok(found)
     }
 
     /// The account's distributions: the kept listing while it is fresh, or a
@@ -259,50 +360,63 @@ impl Invalidator {
         Ok(listing)
     }
 
-    /// What each distribution that needs paths holds in progress. A failed
-    /// read leaves what this environment knows: the read only makes the plan
-    /// better, and CloudFront still refuses what it cannot hold.
-    async fn read_held(&self, demands: &Demands, deadline: Deadline) -> BTreeMap<DistributionId, Busy> {
+    /// What each distribution that needs paths holds in progress, and the
+    /// invalidations known to cover some of its changes. A distribution
+    /// whose reading failed is not planned (and is taken out of `demands`):
+    /// without it, no share of its room is certain, so its units come back
+    /// later, each a failure.
+    async fn read_held(
+        &self,
+        units: &[Unit],
+        demands: &mut Demands,
+        deadline: Deadline,
+    ) -> (BTreeMap<DistributionId, Busy>, Vec<Failure>) {
         let mut busy = BTreeMap::new();
-        for demand in &demands.demands {
-            let id = &demand.distribution;
-            let mut memory = self.memory_of(id);
+        let mut unread = Vec::new();
+        let mut readable = Vec::new();
+        for demand in std::mem::take(&mut demands.demands) {
+            let id = demand.distribution.clone();
+            let mut memory = self.memory_of(&id);
             let now_ms = self.clock.now_ms();
-            // A few exact paths are sent without reading, as if nothing
-            // were in progress: if CloudFront is full, its refusal is
-            // retried the same way as no room would be, and a function
-            // invoked per object (bucket-to-function) would read the list
-            // thousands of times in a deploy.
-            let small = demand.needs.len() <= SMALL_DEMAND && demand.needs.keys().all(|p| !p.is_wildcard());
-            let held = if small {
-                Held::default()
-            } else {
-                match cloudfront::read_held(&self.client, id, &mut memory, deadline, now_ms).await {
-                    Ok(reading) => {
-                        if reading.unread > 0 {
-                            info!(distribution = %id, unread = reading.unread, "in-progress invalidations not read this time");
-                        }
-                        reading.held
-                    }
-                    Err(e) => {
-                        warn!(distribution = %id, "planning with what this environment knows: {e}");
-                        memory.held(now_ms)
-                    }
-                }
-            };
-            busy.insert(
-                id.clone(),
-                Busy {
-                    held,
-                    accepted: memory.accepted(now_ms),
-                },
-            );
+            // Invalidations created since the oldest of these changes may
+            // cover some: the completed ones are read too.
+            let oldest = demand
+                .needs
+                .values()
+                .flatten()
+                .filter_map(|&(u, c)| units[u].changes[c].time_ms)
+                .min();
+            let read = cloudfront::read_held(&self.client, &id, &mut memory, deadline, now_ms, oldest).await;
             self.memory
                 .lock()
                 .expect("memory lock")
-                .insert(id.clone(), memory);
+                .insert(id.clone(), memory.clone());
+            match read {
+                Ok(reading) => {
+                    let accepted = memory.accepted(now_ms);
+                    busy.insert(
+                        id,
+                        Busy {
+                            held: reading.held,
+                            accepted,
+                        },
+                    );
+                    readable.push(demand);
+                }
+                Err(e) => {
+                    let error = SubmitError::Unread {
+                        distribution: id.clone(),
+                        detail: e.to_string(),
+                    };
+                    warn!(distribution = %id, "{error}");
+                    metrics::failed(&id, error.reason());
+                    let units = demand.needs.values().flatten().map(|&(u, _)| u).collect();
+                    unread.push(Failure { error, units });
+                }
+            }
         }
-        busy
+        demands.demands = readable;
+        (busy, unread)
     }
 
     fn memory_of(&self, id: &DistributionId) -> Memory {
@@ -337,17 +451,21 @@ impl Invalidator {
                 created.push(report);
                 continue;
             }
+            let requested_ms = self.clock.now_ms();
             match cloudfront::submit(&self.client, batch, deadline).await {
                 Ok(done) => {
+                    // CloudFront answers a repeated caller reference with
+                    // the invalidation it created then: followed already.
+                    let repeated = done.created_ms.is_some_and(|c| c + REPEATED_MS < requested_ms);
                     info!(
                         distribution = %batch.distribution,
                         invalidation_id = %done.invalidation_id,
                         paths = batch.paths.len(),
                         path_list = %path_list(&batch.paths),
                         caller_reference = %batch.caller_reference,
-                        "invalidation created"
+                        "{}",
+                        if repeated { "invalidation created before (same caller reference)" } else { "invalidation created" }
                     );
-                    metrics::created(&batch.distribution);
                     let paths: Vec<String> = batch.paths.iter().map(|p| p.as_str().to_owned()).collect();
                     let now_ms = self.clock.now_ms();
                     self.memory
@@ -355,8 +473,11 @@ impl Invalidator {
                         .expect("memory lock")
                         .entry(batch.distribution.clone())
                         .or_default()
-                        .remember(&done.invalidation_id, &paths, done.created_ms, now_ms);
-                    self.watch(batch, &done.invalidation_id, deadline).await;
+                        .remember(&done.invalidation_id, &paths, done.created_ms, now_ms, true);
+                    if !repeated {
+                        metrics::created(&batch.distribution);
+                        self.watch(batch, &done.invalidation_id, deadline).await;
+                    }
                     report.invalidation_id = Some(done.invalidation_id);
                     report.status = Some(done.status);
                     created.push(report);

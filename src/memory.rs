@@ -27,9 +27,17 @@ struct Entry {
 }
 
 impl Memory {
-    /// An invalidation in progress with its paths and, when known, its
-    /// creation time (milliseconds since the Unix epoch), learnt at `now_ms`.
-    pub fn remember(&mut self, id: &str, paths: &[String], created_ms: Option<i64>, now_ms: i64) {
+    /// An invalidation with its paths, in progress or not, and, when known,
+    /// its creation time (milliseconds since the Unix epoch), learnt at
+    /// `now_ms`.
+    pub fn remember(
+        &mut self,
+        id: &str,
+        paths: &[String],
+        created_ms: Option<i64>,
+        now_ms: i64,
+        in_progress: bool,
+    ) {
         self.entries.retain(|_, e| now_ms - e.learnt_ms < FORGET_AFTER_MS);
         let accepted = created_ms.map(|created_ms| Accepted {
             id: id.to_owned(),
@@ -38,7 +46,7 @@ impl Memory {
         });
         let entry = Entry {
             held: Held::of(paths.iter().map(String::as_str)),
-            in_progress: true,
+            in_progress,
             accepted,
             learnt_ms: now_ms,
         };
@@ -56,6 +64,11 @@ impl Memory {
     /// What invalidation `id` holds, when its paths are known.
     pub fn held_by(&self, id: &str) -> Option<Held> {
         self.entries.get(id).map(|e| e.held)
+    }
+
+    /// Whether invalidation `id` is known.
+    pub fn knows(&self, id: &str) -> bool {
+        self.entries.contains_key(id)
     }
 
     fn recent(&self, now_ms: i64) -> impl Iterator<Item = &Entry> {
@@ -85,8 +98,8 @@ mod tests {
     fn what_it_remembers_adds_up_and_the_completed_still_cover() {
         let strings = |p: &[&str]| p.iter().map(|p| p.to_string()).collect::<Vec<_>>();
         let mut memory = Memory::default();
-        memory.remember("A", &strings(&["/a", "/b*"]), Some(1000), 0);
-        memory.remember("B", &strings(&["/c"]), None, 0);
+        memory.remember("A", &strings(&["/a", "/b*"]), Some(1000), 0, true);
+        memory.remember("B", &strings(&["/c"]), None, 0, true);
         assert_eq!(
             memory.held(0),
             Held {

@@ -96,6 +96,12 @@ pub fn failed(distribution: &DistributionId, reason: &'static str) {
     counter!(REQUESTS_FAILED).increment(1);
 }
 
+/// A failure of no distribution in particular (changes too recent yet).
+pub fn failed_anywhere(reason: &'static str) {
+    counter!(REQUESTS_FAILED, REASON => reason).increment(1);
+    counter!(REQUESTS_FAILED).increment(1);
+}
+
 pub fn rejected(records: usize) {
     counter!(RECORDS_REJECTED).increment(records as u64);
 }

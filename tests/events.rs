@@ -18,8 +18,8 @@ fn plan_with(units: &[cloudfront_invalidator::event::Unit], config: &Config) -> 
     let Distributions::Listed(targets) = &config.distributions else {
         panic!("listed distributions only")
     };
-    let demands = plan::demands(units, config, &plan::Targets::Same(targets));
-    plan::plan(units, demands, config.max_paths, &Default::default())
+    let demands = plan::demands(units, config, &plan::Targets::Same(targets), &Default::default());
+    plan::plan(units, demands, config, &Default::default())
 }
 
 fn load(path: &Path) -> Value {

@@ -50,6 +50,20 @@ pub enum SubmitError {
         units: usize,
     },
     #[error(
+        "could not read what distribution {distribution} holds in progress (the role needs \
+         cloudfront:ListInvalidations and cloudfront:GetInvalidation on it), so no share of its room \
+         is certain; left for the retry, without a request: {detail}"
+    )]
+    Unread {
+        distribution: DistributionId,
+        detail: String,
+    },
+    #[error(
+        "{units} change(s) not yet {seconds} s past the margin after S3 reported them, and the \
+         invocation's deadline is too near to wait: back in {seconds} s"
+    )]
+    TooRecent { units: usize, seconds: u64 },
+    #[error(
         "not submitted to {distribution}: {left_ms} ms were left before the invocation's deadline, \
          too little for a CloudFront call; left for the retry"
     )]
@@ -76,8 +90,18 @@ impl SubmitError {
     pub fn waits_for_room(&self) -> bool {
         matches!(
             self,
-            SubmitError::NoRoom { .. } | SubmitError::TooManyInProgress { .. }
+            SubmitError::NoRoom { .. } | SubmitError::TooManyInProgress { .. } | SubmitError::Unread { .. }
         )
+    }
+
+    /// How soon a message that failed so, received `receive_count` times,
+    /// is worth bringing back: `None` for the queue's own visibility timeout.
+    pub fn retry_after(&self, receive_count: u32) -> Option<std::time::Duration> {
+        match self {
+            SubmitError::TooRecent { seconds, .. } => Some(std::time::Duration::from_secs(*seconds)),
+            e if e.waits_for_room() => Some(crate::plan::retry_delay(receive_count)),
+            _ => None,
+        }
     }
 
     /// The class of failure, as the `RequestsFailed` metric's `Reason`.
@@ -88,6 +112,8 @@ impl SubmitError {
             SubmitError::ReferenceConflict { .. } => "ReferenceConflict",
             SubmitError::TooManyInProgress { .. } => "TooManyInProgress",
             SubmitError::NoRoom { .. } => "NoRoom",
+            SubmitError::Unread { .. } => "Unread",
+            SubmitError::TooRecent { .. } => "TooRecent",
             SubmitError::DeadlineNear { .. } => "DeadlineNear",
             SubmitError::Refused { .. } => "Refused",
             SubmitError::Unavailable { detail, .. } if detail.contains("Throttling") => "Throttled",

@@ -50,11 +50,18 @@ pub fn timeout_config(operation: Duration) -> TimeoutConfig {
 /// A CloudFront client with the retries and timeouts above, at
 /// `AWS_ENDPOINT_URL_CLOUDFRONT` when set (a local stand-in).
 pub fn client(shared: &aws_types::SdkConfig) -> Client {
+    Client::from_conf(config(shared).build())
+}
+
+/// The client's configuration, for [`client`] (and for the simulation,
+/// which gives each execution environment the retry quota of its own that
+/// each Lambda process has).
+pub fn config(shared: &aws_types::SdkConfig) -> aws_sdk_cloudfront::config::Builder {
     let mut config = aws_sdk_cloudfront::config::Builder::from(shared)
         .retry_config(retry_config())
         .timeout_config(timeout_config(OPERATION_TIMEOUT));
     config.set_endpoint_url(crate::sdk::endpoint("CLOUDFRONT"));
-    Client::from_conf(config.build())
+    config
 }
 
 /// The per-call override that bounds a call to `time`.

@@ -1,6 +1,6 @@
 //! EventBridge's S3 events (`source: aws.s3`), the existing-bucket wiring's.
 
-use super::s3::{epoch_ms, identity};
+use super::s3::{NONCURRENT_EXPIRED, epoch_ms, identity, is_version};
 use super::{Change, Skipped, Unit};
 use crate::path::{MAX_KEY_BYTES, decode_key};
 use serde_json::Value;
@@ -30,6 +30,12 @@ pub(super) fn read_eventbridge(value: &Value, unit: &mut Unit) {
         unit.ignored.push(skipped(format!(
             "EventBridge {detail_type:?} does not change the object's content"
         )));
+        return;
+    }
+    let permanent = str_at("/detail/deletion-type") == Some("Permanently Deleted");
+    let lifecycle = str_at("/detail/reason") == Some("Lifecycle Expiration");
+    if permanent && lifecycle && is_version(str_at("/detail/object/version-id")) {
+        unit.ignored.push(skipped(NONCURRENT_EXPIRED.into()));
         return;
     }
     let (Some(bucket), Some(raw)) = (bucket, raw) else {

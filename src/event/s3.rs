@@ -90,10 +90,16 @@ fn read_s3_record(index: usize, record: &S3Record, unit: &mut Unit) {
     // Some S3-compatible stores prefix the name with "s3:"; a record without
     // a name is invalidated: when in doubt, invalidate.
     let event_name = record.name.as_deref().unwrap_or_default();
-    if !changes_content(event_name.strip_prefix("s3:").unwrap_or(event_name)) {
+    let name = event_name.strip_prefix("s3:").unwrap_or(event_name);
+    if !changes_content(name) {
         unit.ignored.push(skipped(format!(
             "event {event_name:?} does not change the object's content"
         )));
+        return;
+    }
+    let version = object.and_then(|o| o.version_id.as_deref());
+    if name == "LifecycleExpiration:Delete" && is_version(version) {
+        unit.ignored.push(skipped(NONCURRENT_EXPIRED.into()));
         return;
     }
     let Some(bucket) = bucket else {
@@ -158,6 +164,21 @@ pub(super) fn s3_record_of(value: &Value) -> S3Record<'_> {
 fn changes_content(event_name: &str) -> bool {
     const CHANGES: [&str; 3] = ["ObjectCreated:", "ObjectRemoved:", "LifecycleExpiration:"];
     event_name.is_empty() || CHANGES.iter().any(|prefix| event_name.starts_with(prefix))
+}
+
+/// Why a lifecycle expiration of one version is no change (S3 User Guide,
+/// "Configuring S3 Lifecycle event notifications"): in a versioned bucket a
+/// lifecycle rule removes for good only noncurrent versions and expired
+/// delete markers; the current version expires into a delete marker
+/// (`LifecycleExpiration:DeleteMarkerCreated`), which is a change.
+pub(super) const NONCURRENT_EXPIRED: &str = "a lifecycle rule removed a noncurrent version or an \
+     expired delete marker for good: what viewers get is unchanged";
+
+/// A version ID of a versioned bucket: present, and not `null` (the version
+/// of an object stored while versioning was off or suspended, which may be
+/// the current one).
+pub(super) fn is_version(id: Option<&str>) -> bool {
+    id.is_some_and(|v| !v.is_empty() && v != "null")
 }
 
 /// An RFC 3339 time (`2026-11-25T10:15:30.123Z`) in milliseconds since the

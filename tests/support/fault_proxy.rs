@@ -131,9 +131,9 @@ impl State {
     }
 
     /// When invalidation `id` was created on the proxy's clock, as
-    /// CloudFront writes it, if the proxy holds it.
+    /// CloudFront writes it (moto writes the Unix epoch), if the proxy
+    /// created it.
     fn create_time(&self, id: &str) -> Option<String> {
-        self.hold?;
         let at = self.started_wall? + self.held_by_id(id)?.created;
         Some(super::aws_time(at.into()))
     }
@@ -426,13 +426,10 @@ fn with_element(xml: &str, tag: &str, value: &str) -> String {
     format!("{}{value}{}", &xml[..start], &xml[end..])
 }
 
-/// moto's answer with each invalidation's status as CloudFront would give
-/// it now (see [`State::status`]) and its creation time on the proxy's clock,
-/// and its Content-Length to match.
+/// moto's answer with each invalidation's creation time on the proxy's
+/// clock and, with a hold, its status as CloudFront would give it now (see
+/// [`State::status`]), and its Content-Length to match.
 fn with_statuses(answer: Vec<u8>, state: &State) -> Vec<u8> {
-    if state.hold.is_none() {
-        return answer;
-    }
     let Some(head_end) = answer.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4) else {
         return answer;
     };

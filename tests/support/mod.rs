@@ -600,7 +600,11 @@ pub fn function_command(cloudfront_port: u16, runtime_api: Option<String>, env: 
             format!("http://127.0.0.1:{cloudfront_port}"),
         )
         // SQS and SNS too (the fault proxy passes them on to moto).
-        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{cloudfront_port}"));
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{cloudfront_port}"))
+        // A change waits 2 s to age before it is invalidated, not the
+        // default minute: these tests run on real time. The minute itself is
+        // tested on virtual time (tests/cloudfront.rs, tests/sim).
+        .env("MARGIN_SECONDS", "2");
     if let Some(address) = runtime_api {
         cmd.env("AWS_LAMBDA_RUNTIME_API", address);
     }
