@@ -8,6 +8,7 @@
 use crate::rng::Rng;
 use crate::sqs::{self, Message};
 use crate::world::{Env, Shared, lock, sdk_config};
+use aws_sdk_cloudfront::config::retry::RetryPartition;
 use cloudfront_invalidator::queues::Queues;
 use cloudfront_invalidator::{Clock, Config, Deadline, Invalidator, Response, cloudfront};
 use std::sync::{Arc, Mutex};
@@ -86,8 +87,28 @@ impl Lambda {
             (w.start, w.rng.between(0, 600) as i64 - 300)
         };
         let clock = Clock::from_fn(move || crate::world::at_ms(Instant::now(), start) + skew);
-        let invalidator = Invalidator::new(cloudfront::client(&shared), self.config.clone())
-            .with_queues(Queues::from_conf(&shared))
+        // Each Lambda process has its own retry quotas; in one process the
+        // SDK would share them between every client of a service.
+        let partition = |service: &str| RetryPartition::custom(format!("{service}-{id}")).build();
+        let client = aws_sdk_cloudfront::Client::from_conf(
+            cloudfront::config(&shared)
+                .retry_partition(partition("cloudfront"))
+                .build(),
+        );
+        let queues = Queues {
+            sqs: aws_sdk_sqs::Client::from_conf(
+                aws_sdk_sqs::config::Builder::from(&shared)
+                    .retry_partition(partition("sqs"))
+                    .build(),
+            ),
+            sns: aws_sdk_sns::Client::from_conf(
+                aws_sdk_sns::config::Builder::from(&shared)
+                    .retry_partition(partition("sns"))
+                    .build(),
+            ),
+        };
+        let invalidator = Invalidator::new(client, self.config.clone())
+            .with_queues(queues)
             .with_clock(clock);
         let idle_limit = Duration::from_secs(self.rng.lock().expect("rng").between(300, 1800));
         Environment {

@@ -80,7 +80,7 @@ fn log_to_stderr() {
         }
     }
     tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
+        .with_max_level(tracing::Level::INFO)
         .with_timer(Virtual)
         .with_target(false)
         .with_ansi(false)
@@ -340,8 +340,11 @@ async fn deliver(
                 );
             }
             Wiring::EventBridge => {
+                // S3 puts the event on the bus at once; what is late is its
+                // delivery to the queue (EventBridge retries for a day).
+                let put = change.at_ms + 300;
                 let body =
-                    s3::eventbridge_event(history, change, at, scenario.eventbridge_encoded).to_string();
+                    s3::eventbridge_event(history, change, put, scenario.eventbridge_encoded).to_string();
                 lock(world).sqs.send(
                     sqs::CHANGES,
                     body,
@@ -405,7 +408,7 @@ fn add(totals: &mut Figures, f: &Figures) {
 
 fn header() -> String {
     format!(
-        "{:>6} {:<13} {:<11} {:>7} {:>4} {:>6} {:>6} {:>6} {:>9} {:>5} {:>5} {:>6} {:>4} {:>7} {:>7} {:>5} {:>8}  digest",
+        "{:>6} {:<13} {:<11} {:>7} {:>4} {:>6} {:>6} {:>6} {:>9} {:>5} {:>5} {:>6} {:>4} {:>5} {:>5} {:>5} {:>5} {:>8}  digest",
         "seed",
         "family",
         "wiring",
@@ -421,6 +424,7 @@ fn header() -> String {
         "ref",
         "twice",
         "expl",
+        "idle",
         "late",
         "notices"
     )
@@ -429,7 +433,7 @@ fn header() -> String {
 fn row(f: &Figures) -> String {
     let explained: usize = f.explained.values().sum();
     format!(
-        "{:>6} {:<13} {:<11} {:>7} {:>4} {:>6.1} {:>6} {:>6} {:>4.1}/{:<4.1} {:>5} {:>5} {:>6} {:>4} {:>7} {:>7} {:>5} {:>8}  {:016x}{}",
+        "{:>6} {:<13} {:<11} {:>7} {:>4} {:>6.1} {:>6} {:>6} {:>4.1}/{:<4.1} {:>5} {:>5} {:>6} {:>4} {:>5} {:>5} {:>5} {:>5} {:>8}  {:016x}{}",
         f.seed,
         f.family,
         f.wiring,
@@ -446,6 +450,7 @@ fn row(f: &Figures) -> String {
         f.refused + f.invalid,
         f.twice,
         explained,
+        f.unneeded,
         f.deadline,
         format!("{}/{}", f.notices_missing, f.notices_twice),
         f.digest,
