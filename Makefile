@@ -17,7 +17,7 @@ export TMPDIR := $(CURDIR)/target/tmp
 $(shell mkdir -p target/tmp)
 export CARGO_TERM_COLOR := never
 
-.PHONY: test tools rust-tools docs lint unit template fuzz-short fuzz stack-test demo demo-events bench soak build package redrive clean
+.PHONY: test tools rust-tools docs lint unit template fuzz-short fuzz stack-test demo demo-events bench soak simulate build package redrive clean
 
 ## make test: everything CI runs.
 test: docs tools lint unit template fuzz-short stack-test
@@ -65,7 +65,8 @@ lint: rust-tools
 	cargo clippy --no-default-features --lib -- -D warnings
 
 ## Unit, mock and end-to-end tests (the e2e tests need moto and cargo-lambda from .venv/aws;
-## two of them wait about a minute each for SQS's own clock).
+## two of them wait about a minute each for SQS's own clock), and the simulation's fixed seeds
+## (tests/sim: about a minute).
 unit: tools
 	@echo "building the tests (first time: about 3 minutes), then running them (about 3 minutes)..."
 	cargo test --all-targets
@@ -118,6 +119,12 @@ bench: build
 	cargo bench --bench plan -- --noplot
 	cargo build --release
 	INVALIDATOR_BINARY=$(CURDIR)/target/release/cloudfront-invalidator cargo run --release --quiet --example bench
+
+## make simulate [SEEDS=1000] [FROM=1] [FAMILY=name]: the deterministic simulation (tests/sim)
+## over that many seeds, in a release build, one line a seed and the totals; a seed that breaks
+## the promise prints the command that replays it: make simulate SEED=n FAMILY=name [VERBOSE=1].
+simulate:
+	cargo test --release --test sim -- $(if $(SEED),--seed $(SEED),--seeds $(or $(SEEDS),1000) --from $(or $(FROM),1)) $(if $(FAMILY),--family $(FAMILY)) $(if $(VERBOSE),--verbose)
 
 ## make soak: 20,000 changes as SQS batches through the release binary under the runtime
 ## emulator, 25% of CloudFront requests faulted; fails unless nothing is lost or billed twice.

@@ -65,6 +65,8 @@ pub struct Scenario {
     pub eventbridge_encoded: bool,
     /// How often a viewer asks for a URL just before it changes.
     pub race: f64,
+    /// The function sends nothing (`DRY_RUN`): the checks must then fail.
+    pub dry_run: bool,
 }
 
 pub const FAMILIES: [&str; 6] = ["collectstatic", "mixed", "crowded", "auto", "planners", "big"];
@@ -154,6 +156,7 @@ impl Scenario {
             completion_s: (60, 900),
             eventbridge_encoded: rng.chance(0.5),
             race: 0.3,
+            dry_run: false,
         };
         if rng.chance(0.4) {
             s.distributions
@@ -346,6 +349,9 @@ impl Scenario {
         ];
         if self.wiring != Wiring::Direct {
             settings.push(("QUEUE_URL", queue_url.into()));
+        }
+        if self.dry_run {
+            settings.push(("DRY_RUN", "true".into()));
         }
         settings
     }
