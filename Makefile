@@ -8,8 +8,13 @@ STACK_VENV := .venv/stack
 # Scratch space of the stack tests and the demo (never /tmp).
 STACK_TMP := target/stack-tmp
 export PATH := $(CURDIR)/$(AWS_VENV)/bin:$(CURDIR)/$(CHECKOV_VENV)/bin:$(PATH)
-# Offline tools still want a region; CloudFront itself is global.
-export AWS_DEFAULT_REGION ?= us-east-1
+# Offline tools still want a region (CloudFront itself is global), so the local
+# targets get one when the caller has none. Not the targets that reach a real
+# account (redrive, smoke, publish): there AWS_REGION, AWS_DEFAULT_REGION or the
+# profile's region must decide, and a region set here would override the
+# profile's and reach a stack of the same name elsewhere, or none.
+LOCAL_TARGETS := test tools rust-tools docs lint unit template fuzz-short fuzz stack-test demo demo-events bench soak build package
+$(LOCAL_TARGETS): export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 # Every tool's temporary files (pytest's, cfn-lint's caches, mktemp's) stay in
 # the project, never in /tmp.
