@@ -370,6 +370,11 @@ def check_bucket(resources: dict, scenario: Scenario) -> None:
         assert buckets == {} and of_type(resources, "AWS::S3::BucketPolicy") == {}, "existing-bucket makes no bucket"
         return
     assert set(buckets) == {"Bucket"}
+    # The origin outlives the stack and a switch to existing-bucket, and so
+    # does the policy that lets the distributions read it.
+    for name in ("Bucket", "BucketPolicy"):
+        kept = {k: resources[name].get(k) for k in ("DeletionPolicy", "UpdateReplacePolicy")}
+        assert kept == {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}, f"{name}: {kept}"
     bucket = resources["Bucket"]["Properties"]
     assert bucket["BucketName"] == STACK_BUCKET
     assert bucket["PublicAccessBlockConfiguration"] == {
@@ -1376,6 +1381,13 @@ MUTATIONS = [
         lambda r: r["BucketPolicy"]["Properties"]["PolicyDocument"]["Statement"].pop(0),
         check_bucket,
         id="bucket-allows-plain-http",
+    ),
+    pytest.param("bucket-to-function", lambda r: r["Bucket"].pop("DeletionPolicy"), check_bucket, id="bucket-deleted-with-stack"),
+    pytest.param(
+        "bucket-to-queue",
+        lambda r: r["BucketPolicy"].update(UpdateReplacePolicy="Delete"),
+        check_bucket,
+        id="bucket-policy-lost-on-replacement",
     ),
     pytest.param(
         "bucket-to-queue",
