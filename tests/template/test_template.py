@@ -92,6 +92,11 @@ OPS_DEFAULTS = {
     "QueueAgeAlarmSeconds": "1800",
 }
 EXISTING_TOPIC = f"arn:aws:sns:us-east-1:{ACCOUNT}:ops-pager"
+# How many invocations may plan at once (the function's MAX_CONCURRENCY): the
+# changes queue's mapping's, or bucket-to-function's reserved concurrency when
+# ReservedConcurrency is empty.
+QUEUE_PLANNERS = 2
+DIRECT_PLANNERS = 10
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,8 @@ class Scenario:
     settings: tuple[tuple[str, str], ...] = ()
     # Parameters of OPS_DEFAULTS given a value.
     ops: tuple[tuple[str, str], ...] = ()
+    # ReservedConcurrency; empty leaves it at its default.
+    reserved: str = ""
 
     def op(self, name: str) -> str:
         return dict(self.ops).get(name, OPS_DEFAULTS[name])
@@ -137,7 +144,22 @@ class Scenario:
             params |= {"BatchSize": str(self.batch[0]), "BatchWindowSeconds": str(self.batch[1])}
         if self.mode == "existing-bucket":
             params["ExistingBucketName"] = EXISTING_BUCKET
+        if self.reserved:
+            params["ReservedConcurrency"] = self.reserved
         return params
+
+    @property
+    def reserved_concurrency(self) -> int | None:
+        """The function's reserved concurrency: always in bucket-to-function
+        (the bound on its invocations), in the queue wirings only when given."""
+        if self.mode == "bucket-to-function":
+            return int(self.reserved or DIRECT_PLANNERS)
+        return int(self.reserved) if self.reserved else None
+
+    @property
+    def planners(self) -> int:
+        """MAX_CONCURRENCY: what bounds the invocations that plan."""
+        return self.reserved_concurrency if self.mode == "bucket-to-function" else QUEUE_PLANNERS
 
     @property
     def listed(self) -> list[str]:
@@ -162,6 +184,7 @@ class Scenario:
         return env | {
             "DISTRIBUTION_IDS": "auto" if self.discover else ",".join(self.ids),
             "METRICS_NAMESPACE": self.op("MetricsNamespace"),
+            "MAX_CONCURRENCY": str(self.planners),
             "WATCH_QUEUE_URL": "<WatchQueue>",
             "FRESH_TOPIC_ARN": "<FreshTopic>" if self.notices else "",
             "QUEUE_URL": "<Queue>" if self.mode in QUEUE_MODES else "",
@@ -210,7 +233,10 @@ SCENARIOS = [
     for s in (
         Scenario(mode, ("E1AAAAAAAAAAAA",)),
         Scenario(mode, ("E1AAAAAAAAAAAA", "E2BBBBBBBBBBBB"), batch=(250, 20), ops=TWO_OPS),
-        Scenario(mode, WITH_PATHS, settings=PATH_SETTINGS, ops=PATH_OPS),
+        Scenario(
+            mode, WITH_PATHS, settings=PATH_SETTINGS, ops=PATH_OPS,
+            reserved="15" if mode == "bucket-to-function" else "6",
+        ),
         Scenario(mode, ("auto",), settings=AUTO_SETTINGS, ops=AUTO_OPS),
     )
 ]
@@ -248,13 +274,13 @@ def lint_scenario(d: Deployment, template: dict | None = None) -> list[str]:
     cfn-lint resolves a Ref to. Its Conditions are gone, so a parameter that
     only chooses one (FreshNotices, AlarmTopicArn...) reads as unused there:
     W2001 is left to the lint of template.yaml itself (make template), which
-    sees the Conditions."""
+    sees the Conditions; so is W7001, a mapping unused in this wiring."""
     template = copy.deepcopy(template or d.without_conditions())
     for name, spec in template["Parameters"].items():
         value = d.params[name]
         spec["Default"] = ",".join(value) if isinstance(value, list) else value
     matches = lint(json.dumps(template), regions=[PSEUDO["AWS::Region"]])
-    return [str(m) for m in matches if m.rule.id != "W2001"]
+    return [str(m) for m in matches if m.rule.id not in ("W2001", "W7001")]
 
 
 def statements(policy_document: dict) -> list[dict]:
@@ -519,7 +545,10 @@ def check_event_source_mapping(resources: dict, scenario: Scenario) -> None:
     assert props.get("FunctionResponseTypes") == ["ReportBatchItemFailures"]
     assert int(props["BatchSize"]) == scenario.batch_size
     assert int(props["MaximumBatchingWindowInSeconds"]) == scenario.batch_window
-    assert props["ScalingConfig"] == {"MaximumConcurrency": 2}
+    # The bound the function divides CloudFront's room by, from one value.
+    assert set(props["ScalingConfig"]) == {"MaximumConcurrency"}
+    planners = resources["InvalidatorFunction"]["Properties"]["Environment"]["Variables"]["MAX_CONCURRENCY"]
+    assert int(props["ScalingConfig"]["MaximumConcurrency"]) == int(planners) == QUEUE_PLANNERS
 
 
 def check_rule(resources: dict, scenario: Scenario) -> None:
@@ -547,6 +576,12 @@ def check_function(resources: dict, scenario: Scenario) -> None:
     left at its default gives what the function assumes when unset."""
     function = resources["InvalidatorFunction"]["Properties"]
     assert function["Environment"]["Variables"] == scenario.environment
+    # bucket-to-function is bounded in every case (S3 invokes it per object);
+    # the queue wirings reserve only what was asked for.
+    reserved = function.get("ReservedConcurrentExecutions")
+    assert (None if reserved is None else int(reserved)) == scenario.reserved_concurrency
+    if scenario.mode == "bucket-to-function":
+        assert int(reserved) == int(function["Environment"]["Variables"]["MAX_CONCURRENCY"]) <= 15
 
 
 # -- operating it: the watch loop, topics, alarms, dashboard, queries ----------
@@ -1203,6 +1238,15 @@ def test_repeated_auto_still_discovers():
         # The function reads AUTO as auto, while the stack would list it as an ID.
         ({"DistributionIds": "AUTO"}, "must be the only item"),
         ({"DistributionIds": "E1AAAAAAAAAAAA=/auto"}, None),
+        # Each direct invocation takes its share of CloudFront's 15 wildcards.
+        ({"Wiring": "bucket-to-function", "ReservedConcurrency": "15"}, None),
+        ({"Wiring": "bucket-to-function", "ReservedConcurrency": "16"}, "1 to 15"),
+        ({"Wiring": "bucket-to-function", "ReservedConcurrency": "100"}, "1 to 15"),
+        ({"Wiring": "bucket-to-queue", "ReservedConcurrency": "100"}, None),
+        ({"Wiring": "bucket-to-queue", "ReservedConcurrency": "4"}, None),
+        # The two mappings run up to 2 invocations each.
+        ({"Wiring": "bucket-to-queue", "ReservedConcurrency": "3"}, "at least 4"),
+        ({"Wiring": "existing-bucket", "ExistingBucketName": "b1", "ReservedConcurrency": "1"}, "at least 4"),
     ],
 )
 def test_rules(params, broken):
@@ -1216,7 +1260,14 @@ def test_rules(params, broken):
 def test_parameters():
     params = sam()["Parameters"]
     assert params["Wiring"]["AllowedValues"] == MODES
-    assert params["Wiring"]["Default"] == "bucket-to-function"
+    # The queue: one request per deploy, and two invocations at most.
+    assert params["Wiring"]["Default"] == "bucket-to-queue"
+    reserved = params["ReservedConcurrency"]
+    assert reserved["Default"] == "" and reserved["Type"] == "String"
+    for good in ("", "1", "10", "15", "200"):
+        assert re.fullmatch(reserved["AllowedPattern"], good), good
+    for bad in ("0", "-1", "01", "ten", "10000"):
+        assert not re.fullmatch(reserved["AllowedPattern"], bad), bad
     size, window = params["BatchSize"], params["BatchWindowSeconds"]
     assert (size["Default"], size["MinValue"], size["MaxValue"]) == (10000, 1, 10000)
     assert (window["Default"], window["MinValue"], window["MaxValue"]) == (60, 0, 300)
@@ -1422,6 +1473,24 @@ MUTATIONS = [
         check_event_source_mapping,
         id="batch-size-ignores-parameter",
     ),
+    pytest.param(
+        "bucket-to-queue",
+        lambda r: r["QueueEventSourceMapping"]["Properties"].update(ScalingConfig={"MaximumConcurrency": 5}),
+        check_event_source_mapping,
+        id="more-planners-than-the-function-shares-for",
+    ),
+    pytest.param(
+        "bucket-to-function",
+        lambda r: r["InvalidatorFunction"]["Properties"].pop("ReservedConcurrentExecutions"),
+        check_function,
+        id="direct-invocations-unbounded",
+    ),
+    pytest.param(
+        "existing-bucket",
+        lambda r: r["InvalidatorFunction"]["Properties"].update(ReservedConcurrentExecutions=10),
+        check_function,
+        id="queue-wiring-reserves-unasked",
+    ),
     pytest.param("existing-bucket", _any_bucket_events, check_rule, id="rule-for-every-bucket"),
     pytest.param(
         "existing-bucket",
@@ -1469,6 +1538,12 @@ MORE_MUTATIONS = [
         lambda r: r["InvalidatorFunction"]["Properties"]["Environment"]["Variables"].pop("INDEX_DOCUMENT"),
         check_function,
         id="empty-index-document-dropped",
+    ),
+    pytest.param(
+        ("bucket-to-function", "paths"),
+        lambda r: r["InvalidatorFunction"]["Properties"]["Environment"]["Variables"].update(MAX_CONCURRENCY="10"),
+        check_function,
+        id="max-concurrency-ignores-reserved-concurrency",
     ),
     pytest.param(
         ("existing-bucket", "auto"),
