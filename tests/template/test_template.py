@@ -97,6 +97,9 @@ EXISTING_TOPIC = f"arn:aws:sns:us-east-1:{ACCOUNT}:ops-pager"
 # ReservedConcurrency is empty.
 QUEUE_PLANNERS = 2
 DIRECT_PLANNERS = 10
+# Tries of a change before the dead-letter queue (the changes queue's
+# maxReceiveCount).
+MAX_RECEIVES = 6
 
 
 @dataclass(frozen=True)
@@ -494,7 +497,7 @@ def check_queues(resources: dict, scenario: Scenario) -> None:
     longest_window = int(sam()["Parameters"]["BatchWindowSeconds"]["MaxValue"])
     # AWS: at least six function timeouts; the batching window comes on top.
     assert queue["VisibilityTimeout"] >= 6 * timeout + longest_window
-    assert queue["RedrivePolicy"] == {"deadLetterTargetArn": "<DeadLetterQueue.Arn>", "maxReceiveCount": 5}
+    assert queue["RedrivePolicy"] == {"deadLetterTargetArn": "<DeadLetterQueue.Arn>", "maxReceiveCount": MAX_RECEIVES}
     # A moved message keeps its enqueue time, so the DLQ must keep it longer.
     dlq_retention = queues["DeadLetterQueue"]["Properties"]["MessageRetentionPeriod"]
     assert 4 * 86400 <= queue["MessageRetentionPeriod"] < dlq_retention
@@ -594,9 +597,10 @@ def check_watch(resources: dict, scenario: Scenario) -> None:
     timeout = resources["InvalidatorFunction"]["Properties"]["Timeout"]
     queue = resources["WatchQueue"]["Properties"]
     assert queue.get("SqsManagedSseEnabled") is True
-    # Lambda refuses a mapping on a queue that hides a message for less time
-    # than the function may run.
-    assert int(queue["VisibilityTimeout"]) >= timeout
+    # AWS's advice for a queue that feeds a function, as for the changes
+    # queue (Lambda itself refuses less than one timeout); the function
+    # brings an unfinished watch back after a minute on its own.
+    assert int(queue["VisibilityTimeout"]) >= 6 * timeout
     assert queue["RedrivePolicy"]["deadLetterTargetArn"] == "<WatchDeadLetterQueue.Arn>"
     receives = int(queue["RedrivePolicy"]["maxReceiveCount"])
     assert receives == int(scenario.op("FreshTimeoutMinutes"))
@@ -1366,6 +1370,62 @@ def test_operations_parameters():
     assert age["MaxValue"] == sam()["Resources"]["Queue"]["Properties"]["MessageRetentionPeriod"]
 
 
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def retry_delay() -> dict:
+    """plan::retry_delay read from src/plan.rs: minutes by receive count, as
+    {count: minutes} with the catch-all under None."""
+    source = (ROOT / "src/plan.rs").read_text()
+    body = re.search(r"pub fn retry_delay\(receive_count: u32\)[^{]*\{(.*?)\n\}", source, re.S)
+    assert body, "src/plan.rs has no retry_delay(receive_count: u32): update this test to read the ladder"
+    arms = re.findall(r"^\s*([0-9_ |]+?)\s*=>\s*(\d+),", body.group(1), re.M)
+    assert arms and arms[-1][0] == "_", f"retry_delay is no longer a match on the count: update this test ({arms})"
+    ladder = {}
+    for pattern, minutes in arms:
+        for count in pattern.split("|"):
+            ladder[None if count.strip() == "_" else int(count)] = int(minutes)
+    return ladder
+
+
+def test_the_retry_ladder_the_receive_count_and_their_texts_agree():
+    """A change waiting for room comes back after plan::retry_delay; SQS parks
+    it after maxReceiveCount receives. Together they must outlast what
+    CloudFront takes to complete what fills a distribution (rarely 40
+    minutes), so another client's wildcards page no one; and every text that
+    gives the figures gives these."""
+    ladder = retry_delay()
+    delay = lambda count: ladder.get(count, ladder[None])  # noqa: E731
+    sam_queue = sam()["Resources"]["Queue"]["Properties"]
+    receives = sam_queue["RedrivePolicy"]["maxReceiveCount"]
+    assert receives == MAX_RECEIVES
+    tried_for = sum(delay(n) for n in range(1, receives))
+    parked_after = tried_for + delay(receives)
+    assert (tried_for, parked_after) == (42, 57)
+    assert 40 < tried_for and parked_after <= 60, "texts say: tried for 42 minutes, parked about an hour after"
+    # Any other failure comes back after the visibility timeout.
+    other = receives * sam_queue["VisibilityTimeout"] / 60
+    assert 120 <= other <= 150, "texts say: about 2 h 20 min"
+    steps = sorted({delay(n) for n in range(1, receives + 1)})
+    wording = ", ".join(map(str, steps[:-1])) + f", then {steps[-1]} minutes"
+    assert wording == "1, 3, 8, then 15 minutes"
+    def prose(text: str) -> str:  # lines joined, YAML comment marks dropped
+        return " ".join(re.sub(r"\n\s*#", " ", text).split())
+
+    template = prose((ROOT / "template.yaml").read_text())
+    docs = {p.name: prose(p.read_text()) for p in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]}
+    assert wording in template and "about an hour" in template and "2 h 20 min" in template
+    assert wording in docs["operating.md"] and wording in docs["paths-and-planning.md"]
+    # What the texts for operators say about a change's tries and receives:
+    # the count. (docs/evidence.md describes the benchmarks' own drivers; the
+    # watch queue's receives run to the hundreds.)
+    words = {"four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8}
+    for name, text in [("template.yaml", template)] + [(n, t) for n, t in docs.items() if n != "evidence.md"]:
+        for count, _ in re.findall(r"\b(\d+|four|five|six|seven|eight) (tries|receives)\b", text):
+            count = int(words.get(count, count))
+            assert count == receives or count >= 100, f"{name} says {count} tries or receives"
+
+
 def _widen_role(r):
     r["InvalidatorFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].append(
         {"Effect": "Allow", "Action": "sqs:*", "Resource": "*"}
@@ -1590,9 +1650,15 @@ def _alarm(name: str, **changes):
 OPS_MUTATIONS = [
     pytest.param(
         ("bucket-to-queue", "two"),
-        lambda r: r["WatchQueue"]["Properties"].update(VisibilityTimeout=60),
+        lambda r: r["WatchQueue"]["Properties"].update(VisibilityTimeout=180),
         check_watch,
-        id="watch-visibility-below-function-timeout",
+        id="watch-visibility-below-six-function-timeouts",
+    ),
+    pytest.param(
+        ("bucket-to-function", "two"),
+        lambda r: r["WatchQueue"]["Properties"].update(MessageRetentionPeriod=345600),
+        check_watch,
+        id="watch-expires-before-its-last-check",
     ),
     pytest.param(
         ("existing-bucket", "paths"),
