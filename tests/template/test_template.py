@@ -66,7 +66,8 @@ COMMON = {
     "WatchEventSourceMapping",
     "DeadLetterAlarm",
     "FunctionErrorsAlarm",
-    "FunctionThrottlesAlarm",
+    "QueueAgeAlarm",
+    "WatchAgeAlarm",
     "NotFreshAlarm",
     "Dashboard",
     "KeyQuery",
@@ -76,10 +77,11 @@ COMMON = {
     "InvalidationQuery",
 }
 EXPECTED_RESOURCES = {
-    "bucket-to-function": COMMON | {"Bucket", "BucketPolicy", "BucketInvokePermission"},
+    "bucket-to-function": COMMON | {"Bucket", "BucketPolicy", "BucketInvokePermission", "EventDroppedAlarm"},
     "bucket-to-queue": COMMON
-    | {"Bucket", "BucketPolicy", "Queue", "QueuePolicy", "QueueEventSourceMapping", "QueueAgeAlarm"},
-    "existing-bucket": COMMON | {"Queue", "QueuePolicy", "ObjectEventsRule", "QueueEventSourceMapping", "QueueAgeAlarm"},
+    | {"Bucket", "BucketPolicy", "Queue", "QueuePolicy", "QueueEventSourceMapping", "FunctionThrottlesAlarm"},
+    "existing-bucket": COMMON
+    | {"Queue", "QueuePolicy", "ObjectEventsRule", "QueueEventSourceMapping", "FunctionThrottlesAlarm"},
 }
 
 # The operations parameters and their defaults.
@@ -652,10 +654,11 @@ def check_topics(resources: dict, scenario: Scenario) -> None:
 
 @dataclass(frozen=True)
 class Alarm:
-    namespace: str
-    metric: str
-    dimension: tuple[str, str]
-    statistic: str
+    # The metrics it reads, each (namespace, name, (dimension, value),
+    # statistic), by id; one metric needs no expression.
+    metrics: dict
+    # The metric math the alarm compares (Metrics with an Expression), or None.
+    expression: str | None
     threshold: float
     # (EvaluationPeriods, DatapointsToAlarm); each period 5 minutes.
     periods: tuple[int, int]
@@ -663,48 +666,90 @@ class Alarm:
     remedy: tuple[str, ...]
 
 
+def held(queue: str) -> dict:
+    """Every message a queue holds, seen or not (a poll or a replay hides
+    them a while): the dead-letter alarms' measure."""
+    dimension = ("QueueName", f"<{queue}.QueueName>")
+    return {
+        "visible": ("AWS/SQS", "ApproximateNumberOfMessagesVisible", dimension, "Maximum"),
+        "hidden": ("AWS/SQS", "ApproximateNumberOfMessagesNotVisible", dimension, "Maximum"),
+    }
+
+
 def expected_alarms(scenario: Scenario) -> dict[str, Alarm]:
     stack = PSEUDO["AWS::StackName"]
-    redrive = f"make redrive STACK={stack}"
     function = ("FunctionName", "<InvalidatorFunction>")
+    queues = scenario.mode in QUEUE_MODES
+    # How to replay what was parked, with the plain AWS CLI, or with the
+    # script dist/ ships (Lambda's records go back through the function).
+    replay = (
+        "aws sqs start-message-move-task --source-arn <DeadLetterQueue.Arn> --destination-arn <Queue.Arn>"
+        if queues
+        else f"bash redrive.sh {stack} (in dist/"
+    )
+    threshold = scenario.op("QueueAgeAlarmSeconds")
     alarms = {
         # A change that was not invalidated: the site may be stale.
         "DeadLetterAlarm": Alarm(
-            "AWS/SQS",
-            "ApproximateNumberOfMessagesVisible",
-            ("QueueName", "<DeadLetterQueue.QueueName>"),
-            "Maximum",
+            held("DeadLetterQueue"),
+            "FILL(visible, 0) + FILL(hidden, 0)",
             0,
             (1, 1),
-            ("<DeadLetterQueue.QueueName>", redrive),
+            ("<DeadLetterQueue.QueueName>", replay, "OK means the queue holds nothing", "14 days"),
         ),
-        "FunctionErrorsAlarm": Alarm("AWS/Lambda", "Errors", function, "Sum", 0, (3, 2), (redrive,)),
-        "FunctionThrottlesAlarm": Alarm("AWS/Lambda", "Throttles", function, "Sum", 0, (3, 2), ("concurrency", redrive)),
+        "FunctionErrorsAlarm": Alarm(
+            {"m": ("AWS/Lambda", "Errors", function, "Sum")}, None, 0, (10, 2), ("<DeadLetterQueue.QueueName>", "OK means")
+        ),
+        "QueueAgeAlarm": Alarm(
+            {"age": ("AWS/SQS", "ApproximateAgeOfOldestMessage", ("QueueName", "<Queue.QueueName>"), "Maximum")}
+            if queues
+            else {"milliseconds": ("AWS/Lambda", "AsyncEventAge", function, "Maximum")},
+            None if queues else "milliseconds / 1000",
+            float(threshold),
+            (20, 1),
+            (f"{threshold} s", "OK means", "<DeadLetterQueue.QueueName>")
+            + (("<Queue.QueueName>", "Triggers", "third try") if queues else ("ReservedConcurrency", "bucket-to-queue")),
+        ),
+        "WatchAgeAlarm": Alarm(
+            {"m": ("AWS/SQS", "ApproximateAgeOfOldestMessage", ("QueueName", "<WatchQueue.QueueName>"), "Maximum")},
+            None,
+            1800,
+            (1, 1),
+            ("<WatchQueue.QueueName>", "30 minutes", "Triggers", "OK means", "<WatchDeadLetterQueue.QueueName>"),
+        ),
         "NotFreshAlarm": Alarm(
-            "AWS/SQS",
-            "ApproximateNumberOfMessagesVisible",
-            ("QueueName", "<WatchDeadLetterQueue.QueueName>"),
-            "Maximum",
+            held("WatchDeadLetterQueue"),
+            "FILL(visible, 0) + FILL(hidden, 0)",
             0,
             (1, 1),
             (
                 "<WatchDeadLetterQueue.QueueName>",
                 "get-invalidation",
-                "start-message-move-task --source-arn <WatchDeadLetterQueue.Arn>",
-                f"{scenario.op('FreshTimeoutMinutes')} minutes",
+                "start-message-move-task --source-arn <WatchDeadLetterQueue.Arn> --destination-arn <WatchQueue.Arn>",
+                f"{scenario.op('FreshTimeoutMinutes')} checks",
+                "OK means the queue holds nothing",
             ),
         ),
     }
-    if scenario.mode in QUEUE_MODES:
-        threshold = scenario.op("QueueAgeAlarmSeconds")
-        alarms["QueueAgeAlarm"] = Alarm(
-            "AWS/SQS",
-            "ApproximateAgeOfOldestMessage",
-            ("QueueName", "<Queue.QueueName>"),
-            "Maximum",
-            float(threshold),
+    if queues:
+        alarms["FunctionThrottlesAlarm"] = Alarm(
+            {"m": ("AWS/Lambda", "Throttles", function, "Sum")},
+            None,
+            0,
+            (10, 2),
+            ("concurrency", "ReservedConcurrency", "OK means"),
+        )
+    else:
+        # Lambda gave up on an event S3 sent, or could not record it.
+        alarms["EventDroppedAlarm"] = Alarm(
+            {
+                "dropped": ("AWS/Lambda", "AsyncEventsDropped", function, "Sum"),
+                "undelivered": ("AWS/Lambda", "DestinationDeliveryFailures", function, "Sum"),
+            },
+            "FILL(dropped, 0) + FILL(undelivered, 0)",
+            0,
             (1, 1),
-            ("<Queue.QueueName>", f"{threshold} s", "trigger"),
+            ("<DeadLetterQueue.QueueName>", "DestinationDeliveryFailures", "create-invalidation", "OK after"),
         )
     return alarms
 
@@ -717,6 +762,7 @@ ALARM_PROPERTIES = {
     "Dimensions",
     "Statistic",
     "Period",
+    "Metrics",
     "EvaluationPeriods",
     "DatapointsToAlarm",
     "Threshold",
@@ -727,10 +773,44 @@ ALARM_PROPERTIES = {
 }
 
 
+def alarm_query(props: dict) -> tuple[dict, str | None]:
+    """(the metrics an alarm reads by id, its expression or None), from either
+    shape: one metric, or Metrics with metric math. Every metric's period is 5
+    minutes."""
+    if "Metrics" not in props:
+        assert int(props["Period"]) == 300
+        (dimension,) = props["Dimensions"]
+        metric = (props["Namespace"], props["MetricName"], (dimension["Name"], dimension["Value"]), props["Statistic"])
+        return {"m": metric}, None
+    assert not {"Namespace", "MetricName", "Dimensions", "Statistic", "Period"} & set(props), "both shapes at once"
+    metrics, expressions = {}, []
+    for query in props["Metrics"]:
+        if "Expression" in query:
+            assert query["ReturnData"] is True, query
+            expressions.append(query["Expression"])
+            continue
+        assert query["ReturnData"] is (len(props["Metrics"]) == 1), query
+        stat = query["MetricStat"]
+        assert int(stat["Period"]) == 300, query
+        (dimension,) = stat["Metric"]["Dimensions"]
+        metrics[query["Id"]] = (
+            stat["Metric"]["Namespace"],
+            stat["Metric"]["MetricName"],
+            (dimension["Name"], dimension["Value"]),
+            stat["Stat"],
+        )
+    assert len(expressions) <= 1, expressions
+    if not expressions:
+        assert len(metrics) == 1, "one metric, or an expression over several"
+        return {"m": next(iter(metrics.values()))}, None
+    return metrics, expressions[0]
+
+
 def check_alarms(resources: dict, scenario: Scenario) -> None:
-    """Each alarm watches the right metric of the stack's own resource, fires
+    """Each alarm watches the right metrics of the stack's own resources, fires
     on the first message or error that matters, tells the alarm topic when it
-    fires and when it is over, and says what it means and what to do."""
+    fires and when it is over, and says what it means, what to do and what OK
+    means."""
     alarms = of_type(resources, "AWS::CloudWatch::Alarm")
     expected = expected_alarms(scenario)
     assert set(alarms) == set(expected)
@@ -739,10 +819,11 @@ def check_alarms(resources: dict, scenario: Scenario) -> None:
         props = alarms[name]["Properties"]
         assert set(props) <= ALARM_PROPERTIES, f"{name}: {set(props) - ALARM_PROPERTIES}"
         assert props["AlarmName"].startswith(PSEUDO["AWS::StackName"] + "-"), name
-        assert (props["Namespace"], props["MetricName"]) == (want.namespace, want.metric), name
-        assert props["Dimensions"] == [{"Name": want.dimension[0], "Value": want.dimension[1]}], name
-        assert props["Statistic"] == want.statistic, name
-        assert int(props["Period"]) == 300, name
+        metrics, expression = alarm_query(props)
+        if want.expression is None:
+            assert (list(metrics.values()), expression) == (list(want.metrics.values()), None), name
+        else:
+            assert (metrics, expression) == (want.metrics, want.expression), name
         periods = (int(props["EvaluationPeriods"]), int(props.get("DatapointsToAlarm", props["EvaluationPeriods"])))
         assert periods == want.periods, name
         assert float(props["Threshold"]) == want.threshold, name
@@ -753,15 +834,35 @@ def check_alarms(resources: dict, scenario: Scenario) -> None:
         assert props.get("OKActions") == [scenario.alarm_topic], name
         description = props["AlarmDescription"]
         # CloudWatch's limit, with the longest names CloudFormation can give:
-        # a stack name of 128 characters, generated queue names of 80.
+        # a stack name of 128 characters, generated queue names of 80 and
+        # function names of 64.
         longest = re.sub(r"<\w+\.QueueName>", "q" * 80, description.replace(PSEUDO["AWS::StackName"], "s" * 128))
         longest = re.sub(r"<\w+\.Arn>", "arn:aws:sqs:us-east-1:123456789012:" + "q" * 80, longest)
+        longest = longest.replace("<InvalidatorFunction>", "f" * 64)
         assert len(longest) <= 1024, f"{name}: {len(longest)} characters with the longest names"
+        # The Makefile is not where a packaged or SAR deployment runs this.
+        assert "make " not in description, f"{name} names a make target"
         for words in want.remedy:
             assert words in description, f"{name}'s description does not say {words!r}: {description}"
         # A saved query it names exists.
         for query in re.findall(r"saved query ([^()]+?)\)", description):
             assert query in queries, f"{name} names a saved query the stack lacks: {query}"
+
+
+def test_changes_waiting_outlasts_the_gap_sqs_leaves():
+    """SQS stops counting a message in ApproximateAgeOfOldestMessage after
+    its third receive; a change that keeps failing comes back each visibility
+    timeout and is parked after maxReceiveCount receives. The changes-waiting
+    alarm must stay raised from its last count until then, when
+    change-not-invalidated takes over, or it says OK while the cause
+    persists."""
+    queue = sam()["Resources"]["Queue"]["Properties"]
+    visibility, receives = queue["VisibilityTimeout"], queue["RedrivePolicy"]["maxReceiveCount"]
+    counted_until = 2 * visibility  # its third receive
+    parked_at = receives * visibility
+    alarm = sam()["Resources"]["QueueAgeAlarm"]["Properties"]
+    assert int(alarm["DatapointsToAlarm"]) == 1
+    assert int(alarm["EvaluationPeriods"]) * 300 >= parked_at - counted_until
 
 
 # What the function emits (the interface in the Rust code): each metric in
@@ -782,7 +883,20 @@ CUSTOM_METRICS = {
 }
 # AWS's own metrics the dashboard may graph, and the resource they must name.
 AWS_METRICS = {
-    "AWS/Lambda": ({"Invocations", "Errors", "Throttles", "Duration", "ConcurrentExecutions"}, "FunctionName"),
+    "AWS/Lambda": (
+        {
+            "Invocations",
+            "Errors",
+            "Throttles",
+            "Duration",
+            "ConcurrentExecutions",
+            "AsyncEventsReceived",
+            "AsyncEventAge",
+            "AsyncEventsDropped",
+            "DestinationDeliveryFailures",
+        },
+        "FunctionName",
+    ),
     "AWS/SQS": (
         {
             "ApproximateNumberOfMessagesVisible",
@@ -1730,9 +1844,55 @@ OPS_MUTATIONS = [
     ),
     pytest.param(
         ("existing-bucket", "two"),
-        _alarm("DeadLetterAlarm", Dimensions=[{"Name": "QueueName", "Value": "<Queue.QueueName>"}]),
+        lambda r: r["DeadLetterAlarm"]["Properties"]["Metrics"][0]["MetricStat"]["Metric"].update(
+            Dimensions=[{"Name": "QueueName", "Value": "<Queue.QueueName>"}]
+        ),
         check_alarms,
         id="dead-letter-alarm-watches-the-changes-queue",
+    ),
+    pytest.param(
+        ("bucket-to-function", "two"),
+        lambda r: r["DeadLetterAlarm"]["Properties"]["Metrics"][2].update(Expression="FILL(visible, 0)"),
+        check_alarms,
+        id="dead-letter-alarm-ok-while-someone-reads-the-queue",
+    ),
+    pytest.param(
+        ("bucket-to-queue", "two"),
+        _alarm("QueueAgeAlarm", EvaluationPeriods=1),
+        check_alarms,
+        id="changes-waiting-ok-once-sqs-stops-counting",
+    ),
+    pytest.param(
+        ("bucket-to-function", "paths"),
+        lambda r: r["QueueAgeAlarm"]["Properties"]["Metrics"][1].update(Expression="milliseconds"),
+        check_alarms,
+        id="async-event-age-compared-in-milliseconds",
+    ),
+    pytest.param(
+        ("existing-bucket", "auto"),
+        lambda r: r.pop("WatchAgeAlarm"),
+        check_alarms,
+        id="stopped-watch-consumer-silent",
+    ),
+    pytest.param(
+        ("bucket-to-function", "auto"),
+        lambda r: r["EventDroppedAlarm"]["Properties"]["Metrics"][2].update(Expression="FILL(dropped, 0)"),
+        check_alarms,
+        id="undelivered-failure-record-silent",
+    ),
+    pytest.param(
+        ("bucket-to-function", "two"),
+        lambda r: r.update(FunctionThrottlesAlarm=copy.deepcopy(r["FunctionErrorsAlarm"])),
+        check_alarms,
+        id="bounded-concurrency-pages-on-every-deploy",
+    ),
+    pytest.param(
+        ("bucket-to-queue", "paths"),
+        lambda r: r["FunctionErrorsAlarm"]["Properties"].update(
+            AlarmDescription=r["FunctionErrorsAlarm"]["Properties"]["AlarmDescription"] + " Then make redrive."
+        ),
+        check_alarms,
+        id="alarm-names-a-make-target",
     ),
     pytest.param(
         ("bucket-to-queue", "paths"),
