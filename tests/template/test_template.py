@@ -197,8 +197,8 @@ class Scenario:
 
     @property
     def expected_resources(self) -> set[str]:
-        made = EXPECTED_RESOURCES[self.mode] | ({"FreshTopic"} if self.notices else set())
-        made |= set() if self.op("AlarmTopicArn") else {"AlarmTopic"}
+        made = EXPECTED_RESOURCES[self.mode] | ({"FreshTopic", "FreshTopicPolicy"} if self.notices else set())
+        made |= set() if self.op("AlarmTopicArn") else {"AlarmTopic", "AlarmTopicPolicy"}
         return made | ({"AlarmEmailSubscription"} if self.op("AlarmEmail") else set())
 
     def __str__(self) -> str:
@@ -491,8 +491,13 @@ def check_queues(resources: dict, scenario: Scenario) -> None:
     }
     expected = [rule_dead_letters] if scenario.mode == "existing-bucket" else []
     assert allows(dlq_policy["PolicyDocument"]) == expected
+    # Only the changes queue may park messages there (SQS's redrive); with
+    # no changes queue, none may.
+    redrive_allow = queues["DeadLetterQueue"]["Properties"]["RedriveAllowPolicy"]
     if scenario.mode not in QUEUE_MODES:
+        assert redrive_allow == {"redrivePermission": "denyAll"}
         return
+    assert redrive_allow == {"redrivePermission": "byQueue", "sourceQueueArnList": [queue_arn(queues["Queue"])]}
 
     queue = queues["Queue"]["Properties"]
     timeout = resources["InvalidatorFunction"]["Properties"]["Timeout"]
@@ -503,6 +508,13 @@ def check_queues(resources: dict, scenario: Scenario) -> None:
     # A moved message keeps its enqueue time, so the DLQ must keep it longer.
     dlq_retention = queues["DeadLetterQueue"]["Properties"]["MessageRetentionPeriod"]
     assert 4 * 86400 <= queue["MessageRetentionPeriod"] < dlq_retention
+
+
+def queue_arn(queue: dict) -> str:
+    """A queue's ARN from its name, as SQS makes it."""
+    name = queue["Properties"]["QueueName"]
+    assert re.fullmatch(r"[A-Za-z0-9_-]{1,80}", name), name
+    return f"arn:aws:sqs:{PSEUDO['AWS::Region']}:{ACCOUNT}:{name}"
 
 
 def check_queue_policy(resources: dict, scenario: Scenario) -> None:
@@ -613,6 +625,10 @@ def check_watch(resources: dict, scenario: Scenario) -> None:
     assert int(queue["MessageRetentionPeriod"]) > longest
     dead = resources["WatchDeadLetterQueue"]["Properties"]
     assert dead.get("SqsManagedSseEnabled") is True and int(dead["MessageRetentionPeriod"]) == 1209600
+    assert dead["RedriveAllowPolicy"] == {
+        "redrivePermission": "byQueue",
+        "sourceQueueArnList": [queue_arn(resources["WatchQueue"])],
+    }
 
     policy = resources["WatchQueuePolicy"]["Properties"]
     assert policy["Queues"] == ["<WatchQueue>", "<WatchDeadLetterQueue>"]
@@ -649,7 +665,41 @@ def check_topics(resources: dict, scenario: Scenario) -> None:
     assert subscriptions == (
         [{"Protocol": "email", "Endpoint": email, "TopicArn": scenario.alarm_topic}] if email else []
     )
-    assert of_type(resources, "AWS::SNS::TopicPolicy") == {}, "a topic policy would replace the one letting CloudWatch publish"
+    # Each topic the stack makes has one publisher, over TLS only: the
+    # function's role for the notices, this account's alarms for the alarm
+    # topic. A deny, since any principal of the account could otherwise
+    # publish through its own IAM permissions. A topic given is left alone.
+    policies = {name: r["Properties"] for name, r in of_type(resources, "AWS::SNS::TopicPolicy").items()}
+    assert set(policies) == {f"{t}Policy" for t in expected}
+    alarms = f"arn:aws:cloudwatch:{PSEUDO['AWS::Region']}:{ACCOUNT}:alarm:*"
+    for topic in expected:
+        policy = policies[f"{topic}Policy"]
+        assert policy["Topics"] == [f"<{topic}>"]
+        document = policy["PolicyDocument"]
+        assert_denies_plain_http(document, "sns:Publish", {f"<{topic}>"})
+        denies = [
+            s for s in statements(document) if s["Effect"] == "Deny" and "aws:SecureTransport" not in str(s["Condition"])
+        ]
+        assert len(denies) == 1, f"{topic}: one publisher, refused to all others: {denies}"
+        (deny,) = denies
+        assert (deny["Principal"], deny["Action"], deny["Resource"]) == ("*", "sns:Publish", f"<{topic}>"), deny
+        if topic == "FreshTopic":
+            assert deny["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": "<InvalidatorFunctionRole.Arn>"}}
+            assert allows(document) == []
+        else:
+            assert deny["Condition"] == {"ArnNotLike": {"aws:SourceArn": alarms}}
+            assert allows(document) == [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                    "Action": "sns:Publish",
+                    "Resource": "<AlarmTopic>",
+                    "Condition": {"ArnLike": {"aws:SourceArn": alarms}, "StringEquals": {"aws:SourceAccount": ACCOUNT}},
+                }
+            ]
+            # The stack's own alarms are among those let in.
+            name = f"{PSEUDO['AWS::StackName']}-change-not-invalidated"
+            assert arn_like(alarms, f"arn:aws:cloudwatch:{PSEUDO['AWS::Region']}:{ACCOUNT}:alarm:{name}")
 
 
 @dataclass(frozen=True)
@@ -1823,6 +1873,38 @@ OPS_MUTATIONS = [
         lambda r: r.update(AlarmTopic={"Type": "AWS::SNS::Topic", "Properties": {}}),
         check_topics,
         id="alarm-topic-made-beside-the-given-one",
+    ),
+    pytest.param(
+        ("bucket-to-queue", "two"),
+        lambda r: r["FreshTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"].pop(0),
+        check_topics,
+        id="anyone-in-the-account-can-say-fresh",
+    ),
+    pytest.param(
+        ("bucket-to-function", "two"),
+        lambda r: r["AlarmTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"].pop(),
+        check_topics,
+        id="alarm-topic-takes-plain-http",
+    ),
+    pytest.param(
+        ("existing-bucket", "paths"),
+        lambda r: r.update(
+            AlarmTopicPolicy={"Type": "AWS::SNS::TopicPolicy", "Properties": {"Topics": [EXISTING_TOPIC]}}
+        ),
+        check_topics,
+        id="given-alarm-topic-policy-replaced",
+    ),
+    pytest.param(
+        ("bucket-to-queue", "paths"),
+        lambda r: r["DeadLetterQueue"]["Properties"].update(RedriveAllowPolicy={"redrivePermission": "allowAll"}),
+        check_queues,
+        id="any-queue-may-park-in-the-dead-letter-queue",
+    ),
+    pytest.param(
+        ("bucket-to-function", "two"),
+        lambda r: r["WatchQueue"]["Properties"].update(QueueName="cf-invalidator-other-watch"),
+        check_watch,
+        id="watch-dead-letter-queue-admits-another-queue",
     ),
     pytest.param(
         ("bucket-to-function", "two"),
