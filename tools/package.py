@@ -14,6 +14,9 @@ InvalidatorFunction/bootstrap. OUT_DIR (dist) receives:
     LICENSE, docs/sar.md  the files the Serverless Application Repository
                           metadata names (`sam package` uploads them), at the
                           same paths as beside template.yaml
+    redrive.sh            the operator's scripts (tools/), which the alarms'
+                          runbooks name: a deployment from dist/ has no
+                          Makefile
 
 The template is edited as text, so its comments stay, and then parsed to check
 that the two edits are the only difference.
@@ -34,6 +37,9 @@ BUILD_METHOD = "      BuildMethod: rust-cargolambda\n"
 # Paths from the project's folder, kept in OUT_DIR: the packaged template names
 # LicenseUrl and ReadmeUrl as template.yaml does.
 BESIDE = ("samconfig.toml", "LICENSE", "docs/sar.md")
+# The operator's scripts, from tools/ to the top of OUT_DIR (bash and the AWS
+# CLI are all they need).
+SCRIPTS = ("redrive.sh",)
 HEADER = (
     "# Written by `make package` from template.yaml, with CodeUri pointing at the\n"
     "# built bundle beside it, and no build method, so nothing is compiled: deploy\n"
@@ -80,6 +86,8 @@ def package(build_dir: Path, out_dir: Path) -> None:
     for name in BESIDE:
         (out_dir / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, out_dir / name)
+    for name in SCRIPTS:
+        shutil.copy2(ROOT / "tools" / name, out_dir / name)
 
 
 def main(argv: list[str]) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -107,30 +108,65 @@ KEPT = ["css/site.css", "js/app.js"]
 REFUSED = ["index.html", "docs/read me.html"]
 
 
-def redrive(aws, run, api, work) -> subprocess.CompletedProcess:
-    """`bash tools/redrive.sh STACK` from the project's directory, as a user
-    runs it: the project's AWS CLI, the local AWS's endpoint and credentials
-    and no user configuration, Lambda's endpoint at the played Invoke API;
-    its temporary files under a directory of its own, which must be left
-    empty."""
+def operator(aws, api, work, command: list[str], region: str | None = None) -> subprocess.CompletedProcess:
+    """`command` from the project's directory, as an operator runs it: the
+    project's AWS CLI, the local AWS's endpoint and credentials and no user
+    configuration, Lambda's endpoint at the played Invoke API; its temporary
+    files under a directory of its own, which must be left empty. With
+    `region`, the region is the profile's (a config file that says so), and
+    the environment names none."""
     scratch = work / "redrive-tmp"
     scratch.mkdir(exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | aws.environment() | {
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "AWS_ENDPOINT_URL_LAMBDA": api.endpoint,
         "AWS_CONFIG_FILE": os.devnull,
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         "HOME": str(work),
         "TMPDIR": str(scratch),
     }
-    command = ["bash", str(ROOT / "tools/redrive.sh"), run.stack.name]
+    if api:
+        env["AWS_ENDPOINT_URL_LAMBDA"] = api.endpoint
+    if region:
+        profile = work / f"config-{region}"
+        profile.write_text(f"[default]\nregion = {region}\n")
+        env = {k: v for k, v in env.items() if k not in ("AWS_REGION", "AWS_DEFAULT_REGION")}
+        env["AWS_CONFIG_FILE"] = str(profile)
     start = time.monotonic()
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     seconds = time.monotonic() - start
     with open(work / "redrive.out", "a") as out:
         out.write(f"$ {' '.join(command)}  (exit {done.returncode}, {seconds:.1f} s)\n{done.stdout}{done.stderr}\n")
-    assert list(scratch.iterdir()) == [], "tools/redrive.sh left files behind"
+    assert list(scratch.iterdir()) == [], f"{command[:2]} left files behind"
     return done
+
+
+def redrive(aws, run, api, work, script: Path = ROOT / "tools/redrive.sh") -> subprocess.CompletedProcess:
+    return operator(aws, api, work, ["bash", str(script), run.stack.name])
+
+
+def packaged(work: Path) -> Path:
+    """dist/ as `make package` writes it (tools/package.py), around a stand-in
+    bundle: what a deployment without the source tree has."""
+    bundle = work / "build" / "InvalidatorFunction"
+    bundle.mkdir(parents=True, exist_ok=True)
+    (bundle / "bootstrap").write_text("#!/bin/sh\n# stands in for the arm64 build\n")
+    (bundle / "bootstrap").chmod(0o755)
+    dist = work / "dist"
+    subprocess.run([sys.executable, str(ROOT / "tools/package.py"), str(work / "build"), str(dist)],
+                   check=True, capture_output=True)
+    return dist
+
+
+def alarm_command(aws, stack, alarm: str, verb: str) -> list[str]:
+    """The AWS CLI command an alarm's description, as deployed, gives for
+    `verb`: the plain command an operator copies, with the deployed ARNs."""
+    (described,) = aws.client("cloudwatch").describe_alarms(AlarmNames=[f"{stack.name}-{alarm}"])["MetricAlarms"]
+    found = re.search(rf"aws (\w+) {verb}( --[a-z-]+ \S+)+", described["AlarmDescription"])
+    assert found, f"{alarm}'s description gives no aws ... {verb}: {described['AlarmDescription']}"
+    words = found.group(0).split()
+    # AWS CLI v1 (the project's) ignores AWS_ENDPOINT_URL for SQS
+    # (aws/aws-cli#8737): the local endpoint, and nothing else, is added.
+    return words[:1] + ["--endpoint-url", aws.endpoint] + words[1:]
 
 
 def covered(url: str, paths) -> bool:
@@ -141,9 +177,13 @@ def covered(url: str, paths) -> bool:
 def test_a_redrive_invalidates_what_failed_once_the_cause_is_fixed(aws, work_root, wiring):
     """CloudFront refuses the function's CreateInvalidation for a while (its
     role lost the permission: tests/stack/gate.py); changes made then end in
-    the dead-letter queue, stale at the edges. Once fixed, tools/redrive.sh
-    runs as a user runs it, and the played Lambda service delivers what it put
-    back: every change is invalidated, the dead-letter queue is empty,
+    the dead-letter queue, stale at the edges. Once fixed, the replay the
+    change-not-invalidated alarm names runs as an operator runs it:
+    redrive.sh from dist/ (bucket-to-function), the plain AWS CLI command of
+    the deployed alarm's description (bucket-to-queue), `make redrive` with
+    the region of the caller's profile (existing-bucket; another region's
+    profile finds no such stack). The played Lambda service delivers what it
+    put back: every change is invalidated, the dead-letter queue is empty,
     viewers get fresh objects, and nothing invalidated before is asked for
     again."""
     work = work_root / f"redrive-{wiring}"
@@ -187,13 +227,34 @@ def test_a_redrive_invalidates_what_failed_once_the_cause_is_fixed(aws, work_roo
         failures = run.function.failures
 
         gate.deny = False  # the cause, fixed
-        done = redrive(aws, run, api, work)
-        assert done.returncode == 0, done.stdout + done.stderr
         if isinstance(run.player, AsyncInvoker):
+            # The script the alarm names, from dist/: what a deployment
+            # without the source tree has.
+            done = redrive(aws, run, api, work, packaged(work) / "redrive.sh")
+            assert done.returncode == 0, done.stdout + done.stderr
             assert f"replayed {len(REFUSED)} message(s)" in done.stdout, done.stdout
             assert api.invocations == 2 * len(REFUSED)
+        elif wiring == "bucket-to-queue":
+            # The plain AWS CLI command of the alarm's description, as deployed.
+            command = alarm_command(aws, run.stack, "change-not-invalidated", "start-message-move-task")
+            assert command[-4:] == ["--source-arn", run.stack.dead_letter_arn,
+                                    "--destination-arn", run.stack.changes.queue["QueueArn"]], command
+            done = operator(aws, None, work, command)
+            assert done.returncode == 0 and "TaskHandle" in done.stdout, done.stdout + done.stderr
+            assert waiting() == 0
         else:
+            # make redrive, with the region of the caller's profile: another
+            # region's profile finds no such stack there (the Makefile once
+            # set us-east-1 for every target, over the profile's region).
+            make = ["make", "--no-print-directory", "redrive", f"STACK={run.stack.name}"]
+            elsewhere = operator(aws, api, work, make, region="eu-west-1")
+            assert elsewhere.returncode != 0, elsewhere.stdout + elsewhere.stderr
+            assert f"could not read stack {run.stack.name}" in elsewhere.stderr, elsewhere.stderr
+            assert waiting() == len(REFUSED), "a redrive in another region moved this stack's messages"
+            done = operator(aws, api, work, make, region=local_aws.REGION)
+            assert done.returncode == 0, done.stdout + done.stderr
             assert f"moved {len(REFUSED)} message(s)" in done.stdout, done.stdout
+        if not isinstance(run.player, AsyncInvoker):
             assert api.invocations == 0
         run.deliver()
 

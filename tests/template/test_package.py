@@ -119,6 +119,10 @@ def test_packaged_template_deploys_the_bundle_without_a_build(tmp_path):
     assert {app["LicenseUrl"], app["ReadmeUrl"]} == {"LICENSE", "docs/sar.md"}
     for name in ("samconfig.toml", app["LicenseUrl"], app["ReadmeUrl"]):
         assert (out / name).read_bytes() == (ROOT / name).read_bytes(), name
+    # The scripts the alarms' runbooks name, runnable where the Makefile is not.
+    for name in ("redrive.sh",):
+        assert (out / name).read_bytes() == (ROOT / "tools" / name).read_bytes(), name
+        assert os.access(out / name, os.X_OK), name
 
     sam = shutil.which("sam")
     if sam is None:
