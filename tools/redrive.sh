@@ -58,8 +58,9 @@ done <<<"$outputs"
 [[ -n $dlq_url && -n $function_arn ]] ||
     fail "stack $stack has no DeadLetterQueueUrl or FunctionArn output: is it this project's stack?"
 
-waiting=$(attribute "$dlq_url" ApproximateNumberOfMessages)
-held=$(attribute "$dlq_url" ApproximateNumberOfMessagesNotVisible)
+read -r waiting held < <(sqs get-queue-attributes --queue-url "$dlq_url" \
+    --attribute-names ApproximateNumberOfMessages ApproximateNumberOfMessagesNotVisible \
+    --query 'Attributes.[ApproximateNumberOfMessages,ApproximateNumberOfMessagesNotVisible]' --output text)
 echo "dead-letter queue of $stack: $waiting message(s)"
 if [[ $held != 0 ]]; then
     echo "and $held more held by another reader (a console poll, another run): run this again once they are visible"
@@ -111,7 +112,7 @@ while true; do
     # Long polling (any wait) asks every SQS server, where a short poll asks a
     # few and can answer nothing while a small queue holds messages.
     message=$(sqs receive-message --queue-url "$dlq_url" --max-number-of-messages 1 \
-        --wait-time-seconds 2 --visibility-timeout 900 --query 'Messages[0].[ReceiptHandle,Body]' --output text)
+        --wait-time-seconds 1 --visibility-timeout 900 --query 'Messages[0].[ReceiptHandle,Body]' --output text)
     if [[ -z $message || $message == None ]]; then
         # Done when the queue says so too; a few more tries for a message that
         # turned visible meanwhile (the count is approximate).
