@@ -92,7 +92,13 @@ OPS_DEFAULTS = {
     "AlarmTopicArn": "",
     "AlarmEmail": "",
     "QueueAgeAlarmSeconds": "1800",
+    # What production accounts require of a stack.
+    "PermissionsBoundary": "",
+    "LogRetentionDays": "30",
+    "Tracing": "Disabled",
 }
+BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/team-boundary"
+XRAY = "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess"
 EXISTING_TOPIC = f"arn:aws:sns:us-east-1:{ACCOUNT}:ops-pager"
 # How many invocations may plan at once (the function's MAX_CONCURRENCY): the
 # changes queue's mapping's, or bucket-to-function's reserved concurrency when
@@ -230,8 +236,16 @@ PATH_OPS = (
     ("MetricsNamespace", "Acme/Site-Invalidator"),
     ("FreshTimeoutMinutes", "15"),
     ("QueueAgeAlarmSeconds", "900"),
+    ("PermissionsBoundary", BOUNDARY),
+    ("LogRetentionDays", "365"),
+    ("Tracing", "Active"),
 )
-AUTO_OPS = (("AlarmTopicArn", EXISTING_TOPIC), ("AlarmEmail", "oncall@example.org"), ("FreshTimeoutMinutes", "1000"))
+AUTO_OPS = (
+    ("AlarmTopicArn", EXISTING_TOPIC),
+    ("AlarmEmail", "oncall@example.org"),
+    ("FreshTimeoutMinutes", "1000"),
+    ("LogRetentionDays", "7"),
+)
 SCENARIOS = [
     s
     for mode in MODES
@@ -284,6 +298,13 @@ def lint_scenario(d: Deployment, template: dict | None = None) -> list[str]:
     for name, spec in template["Parameters"].items():
         value = d.params[name]
         spec["Default"] = ",".join(value) if isinstance(value, list) else value
+        if spec["Type"] == "Number" and value.isdigit():
+            spec["Default"] = int(value)  # as AllowedValues of numbers are
+        if "AllowedValues" in spec:
+            # This stack has this value: cfn-lint would otherwise try the
+            # others where SAM already chose by it (Tracing: Disabled leaves
+            # no TracingConfig, whose Mode takes no Disabled).
+            spec["AllowedValues"] = [spec["Default"]]
     matches = lint(json.dumps(template), regions=[PSEUDO["AWS::Region"]])
     return [str(m) for m in matches if m.rule.id not in ("W2001", "W7001")]
 
@@ -355,7 +376,12 @@ def check_role(resources: dict, scenario: Scenario) -> None:
     assert role["AssumeRolePolicyDocument"]["Statement"] == [
         {"Action": ["sts:AssumeRole"], "Effect": "Allow", "Principal": {"Service": ["lambda.amazonaws.com"]}}
     ]
-    assert role["ManagedPolicyArns"] == [BASIC_LOGS], "only the basic logging policy may be attached"
+    # The basic logging policy, and X-Ray's writes only when tracing is on.
+    tracing = scenario.op("Tracing") == "Active"
+    assert role["ManagedPolicyArns"] == [BASIC_LOGS] + ([XRAY] if tracing else [])
+    function = resources["InvalidatorFunction"]["Properties"]
+    assert function.get("TracingConfig") == ({"Mode": "Active"} if tracing else None)
+    assert role.get("PermissionsBoundary") == (scenario.op("PermissionsBoundary") or None)
 
     grants: dict[str, list[str]] = {}
     for policy in role["Policies"]:
@@ -1159,7 +1185,7 @@ def test_function_and_its_logs(scenario):
     assert function["Timeout"] == 180
     assert function["Environment"]["Variables"]["DISTRIBUTION_IDS"] == ",".join(scenario.ids)
     assert function["LoggingConfig"]["LogGroup"] == "<FunctionLogGroup>"
-    assert resources["FunctionLogGroup"]["Properties"]["RetentionInDays"] == 30
+    assert str(resources["FunctionLogGroup"]["Properties"]["RetentionInDays"]) == scenario.op("LogRetentionDays")
     on_failure = resources["InvalidatorFunctionEventInvokeConfig"]["Properties"]["DestinationConfig"]["OnFailure"]
     assert on_failure["Destination"] == "<DeadLetterQueue.Arn>"
 
@@ -1532,6 +1558,15 @@ def test_operations_parameters():
     function = sam()["Resources"]["InvalidatorFunction"]["Properties"]
     assert age["MinValue"] >= params["BatchWindowSeconds"]["MaxValue"] + function["Timeout"]
     assert age["MaxValue"] == sam()["Resources"]["Queue"]["Properties"]["MessageRetentionPeriod"]
+    # What CloudWatch Logs takes, and SAM's two tracing modes that mean on and off.
+    retention = params["LogRetentionDays"]["AllowedValues"]
+    assert retention[:6] == [1, 3, 5, 7, 14, 30] and retention[-1] == 3653
+    assert params["Tracing"]["AllowedValues"] == ["Disabled", "Active"]
+    boundary = params["PermissionsBoundary"]["AllowedPattern"]
+    for good in ("", BOUNDARY, "arn:aws-us-gov:iam::123456789012:policy/path/to/Boundary_1"):
+        assert re.fullmatch(boundary, good), good
+    for bad in ("team-boundary", "arn:aws:iam::aws:role/x", f"{BOUNDARY} "):
+        assert not re.fullmatch(boundary, bad), bad
 
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -1861,6 +1896,18 @@ OPS_MUTATIONS = [
         lambda r: _statement(r, "sqs:ChangeMessageVisibility").update(Resource="*"),
         check_role,
         id="role-watches-any-queue",
+    ),
+    pytest.param(
+        ("existing-bucket", "paths"),
+        lambda r: r["InvalidatorFunctionRole"]["Properties"].pop("PermissionsBoundary"),
+        check_role,
+        id="permissions-boundary-ignored",
+    ),
+    pytest.param(
+        ("bucket-to-queue", "two"),
+        lambda r: r["InvalidatorFunctionRole"]["Properties"]["ManagedPolicyArns"].append(XRAY),
+        check_role,
+        id="xray-granted-with-tracing-off",
     ),
     pytest.param(
         ("bucket-to-queue", "two"),
