@@ -96,6 +96,9 @@ OPS_DEFAULTS = {
     "PermissionsBoundary": "",
     "LogRetentionDays": "30",
     "Tracing": "Disabled",
+    # existing-bucket: writes to the bucket without events.
+    "RequestMetricsFilterId": "",
+    "EventsMissingAlarmSeconds": "3600",
 }
 BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/team-boundary"
 XRAY = "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess"
@@ -202,8 +205,12 @@ class Scenario:
         }
 
     @property
+    def watches_bucket_writes(self) -> bool:
+        return self.mode == "existing-bucket" and bool(self.op("RequestMetricsFilterId"))
+
+    @property
     def expected_resources(self) -> set[str]:
-        made = EXPECTED_RESOURCES[self.mode] | ({"FreshTopic", "FreshTopicPolicy"} if self.notices else set())
+        made = EXPECTED_RESOURCES[self.mode] | ({"EventsMissingAlarm"} if self.watches_bucket_writes else set()) | ({"FreshTopic", "FreshTopicPolicy"} if self.notices else set())
         made |= set() if self.op("AlarmTopicArn") else {"AlarmTopic", "AlarmTopicPolicy"}
         return made | ({"AlarmEmailSubscription"} if self.op("AlarmEmail") else set())
 
@@ -239,6 +246,8 @@ PATH_OPS = (
     ("PermissionsBoundary", BOUNDARY),
     ("LogRetentionDays", "365"),
     ("Tracing", "Active"),
+    ("RequestMetricsFilterId", "EntireBucket"),
+    ("EventsMissingAlarmSeconds", "21600"),
 )
 AUTO_OPS = (
     ("AlarmTopicArn", EXISTING_TOPIC),
@@ -740,6 +749,8 @@ class Alarm:
     periods: tuple[int, int]
     # What the description must tell the person to do.
     remedy: tuple[str, ...]
+    # Seconds per evaluation period.
+    period: int = 300
 
 
 def held(queue: str) -> dict:
@@ -827,6 +838,23 @@ def expected_alarms(scenario: Scenario) -> dict[str, Alarm]:
             (1, 1),
             ("<DeadLetterQueue.QueueName>", "DestinationDeliveryFailures", "create-invalidation", "OK after"),
         )
+    if scenario.watches_bucket_writes:
+        # The bucket took writes, and EventBridge delivered no event for them.
+        span = scenario.op("EventsMissingAlarmSeconds")
+        bucket = ("BucketName", EXISTING_BUCKET), ("FilterId", scenario.op("RequestMetricsFilterId"))
+        alarms["EventsMissingAlarm"] = Alarm(
+            {
+                "puts": ("AWS/S3", "PutRequests", bucket, "Sum"),
+                "posts": ("AWS/S3", "PostRequests", bucket, "Sum"),
+                "deletes": ("AWS/S3", "DeleteRequests", bucket, "Sum"),
+                "events": ("AWS/Events", "MatchedEvents", ("RuleName", "<ObjectEventsRule>"), "Sum"),
+            },
+            "IF(FILL(puts, 0) + FILL(posts, 0) + FILL(deletes, 0) > 0 AND FILL(events, 0) == 0, 1, 0)",
+            0,
+            (1, 1),
+            (f"{span} s", "get-bucket-notification-configuration", "EventBridge", "create-invalidation", "OK means"),
+            period=int(span),
+        )
     return alarms
 
 
@@ -849,14 +877,19 @@ ALARM_PROPERTIES = {
 }
 
 
-def alarm_query(props: dict) -> tuple[dict, str | None]:
+def dimensions(listed: list[dict]):
+    """One dimension as (name, value), several as a tuple of them."""
+    pairs = tuple((d["Name"], d["Value"]) for d in listed)
+    return pairs[0] if len(pairs) == 1 else pairs
+
+
+def alarm_query(props: dict, period: int = 300) -> tuple[dict, str | None]:
     """(the metrics an alarm reads by id, its expression or None), from either
-    shape: one metric, or Metrics with metric math. Every metric's period is 5
-    minutes."""
+    shape: one metric, or Metrics with metric math. Every metric's period is
+    `period`."""
     if "Metrics" not in props:
-        assert int(props["Period"]) == 300
-        (dimension,) = props["Dimensions"]
-        metric = (props["Namespace"], props["MetricName"], (dimension["Name"], dimension["Value"]), props["Statistic"])
+        assert int(props["Period"]) == period
+        metric = (props["Namespace"], props["MetricName"], dimensions(props["Dimensions"]), props["Statistic"])
         return {"m": metric}, None
     assert not {"Namespace", "MetricName", "Dimensions", "Statistic", "Period"} & set(props), "both shapes at once"
     metrics, expressions = {}, []
@@ -867,12 +900,11 @@ def alarm_query(props: dict) -> tuple[dict, str | None]:
             continue
         assert query["ReturnData"] is (len(props["Metrics"]) == 1), query
         stat = query["MetricStat"]
-        assert int(stat["Period"]) == 300, query
-        (dimension,) = stat["Metric"]["Dimensions"]
+        assert int(stat["Period"]) == period, query
         metrics[query["Id"]] = (
             stat["Metric"]["Namespace"],
             stat["Metric"]["MetricName"],
-            (dimension["Name"], dimension["Value"]),
+            dimensions(stat["Metric"]["Dimensions"]),
             stat["Stat"],
         )
     assert len(expressions) <= 1, expressions
@@ -895,7 +927,7 @@ def check_alarms(resources: dict, scenario: Scenario) -> None:
         props = alarms[name]["Properties"]
         assert set(props) <= ALARM_PROPERTIES, f"{name}: {set(props) - ALARM_PROPERTIES}"
         assert props["AlarmName"].startswith(PSEUDO["AWS::StackName"] + "-"), name
-        metrics, expression = alarm_query(props)
+        metrics, expression = alarm_query(props, want.period)
         if want.expression is None:
             assert (list(metrics.values()), expression) == (list(want.metrics.values()), None), name
         else:
@@ -2002,6 +2034,20 @@ OPS_MUTATIONS = [
         lambda r: r.pop("WatchAgeAlarm"),
         check_alarms,
         id="stopped-watch-consumer-silent",
+    ),
+    pytest.param(
+        ("existing-bucket", "paths"),
+        lambda r: r["EventsMissingAlarm"]["Properties"]["Metrics"][3]["MetricStat"]["Metric"].update(
+            MetricName="Invocations"
+        ),
+        check_alarms,
+        id="events-missing-counts-deliveries-not-matches",
+    ),
+    pytest.param(
+        ("existing-bucket", "paths"),
+        lambda r: [m["MetricStat"].update(Period=3600) for m in r["EventsMissingAlarm"]["Properties"]["Metrics"][:4]],
+        check_alarms,
+        id="events-missing-ignores-its-span",
     ),
     pytest.param(
         ("bucket-to-function", "auto"),
