@@ -22,7 +22,7 @@ export TMPDIR := $(CURDIR)/target/tmp
 $(shell mkdir -p target/tmp)
 export CARGO_TERM_COLOR := never
 
-.PHONY: test tools rust-tools docs lint unit template fuzz-short fuzz stack-test demo demo-events bench soak build package redrive clean
+.PHONY: test tools rust-tools docs lint unit template fuzz-short fuzz stack-test demo demo-events bench soak build package redrive publish sar-check clean
 
 ## make test: everything CI runs.
 test: docs tools lint unit template fuzz-short stack-test
@@ -139,10 +139,25 @@ build: tools
 	sam build --template template.yaml
 
 ## make package: the bundle and dist/template.yaml, which deploys with the SAM CLI
-## alone, no Rust needed there (cd dist && sam deploy --guided).
+## alone, no Rust needed there (cd dist && sam deploy --guided); dist/sar-template.json
+## for make publish; the operator's scripts.
 package: build
 	$(AWS_VENV)/bin/python tools/package.py .aws-sam/build dist
 	sam validate --lint --template dist/template.yaml
+	sam validate --lint --template dist/sar-template.json
+
+## make publish BUCKET=<artifacts bucket>: dist/sar-template.json to the Serverless
+## Application Repository, as a private application of the caller's account and region
+## (see docs/deploy.md for the bucket's policy). Refused while the metadata's URLs are
+## placeholders.
+publish: sar-check
+	@[[ -n "$(BUCKET)" ]] || { echo "usage: make publish BUCKET=<a bucket of yours that the repository may read (docs/deploy.md)>"; exit 1; }
+	$(MAKE) --no-print-directory package
+	sam package --template-file dist/sar-template.json --output-template-file dist/packaged.yaml --s3-bucket "$(BUCKET)"
+	sam publish --template dist/packaged.yaml
+
+sar-check:
+	@if grep -q 'github\.com/OWNER/' template.yaml docs/sar.md; then echo "error: set HomePageUrl and SourceCodeUrl in template.yaml, and the links of docs/sar.md, to the project's repository (they say github.com/OWNER/) before make publish"; exit 1; fi
 
 ## make redrive STACK=name: what the stack's dead-letter queue holds, replayed (tools/redrive.sh;
 ## needs the AWS CLI and the stack's credentials).

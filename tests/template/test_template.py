@@ -30,6 +30,7 @@ from cfnlint.api import lint
 
 from cfn_eval import PSEUDO, STACK_UUID, Deployment, load_sam, references, translate
 
+ROOT = Path(__file__).resolve().parents[2]
 MODES = ["bucket-to-function", "bucket-to-queue", "existing-bucket"]
 QUEUE_MODES = {"bucket-to-queue", "existing-bucket"}
 BUCKET_MODES = {"bucket-to-function", "bucket-to-queue"}
@@ -1149,6 +1150,14 @@ QUERIES = {
 }
 
 
+def test_the_failures_query_in_the_docs_is_the_stacks():
+    """A deployment without saved queries (the Serverless Application
+    Repository's) pastes it from docs/operating.md: the same text."""
+    query = sam()["Resources"]["FailuresQuery"]["Properties"]["QueryString"]
+    body = "\n".join(line for line in query.splitlines() if not line.startswith("#"))
+    assert f"```\n{body.rstrip()}\n```" in (ROOT / "docs/operating.md").read_text()
+
+
 def check_queries(resources: dict, scenario: Scenario) -> None:
     definitions = of_type(resources, "AWS::Logs::QueryDefinition")
     assert set(definitions) == set(QUERIES)
@@ -1600,8 +1609,6 @@ def test_operations_parameters():
     for bad in ("team-boundary", "arn:aws:iam::aws:role/x", f"{BOUNDARY} "):
         assert not re.fullmatch(boundary, bad), bad
 
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def retry_delay() -> dict:
