@@ -22,7 +22,7 @@ export TMPDIR := $(CURDIR)/target/tmp
 $(shell mkdir -p target/tmp)
 export CARGO_TERM_COLOR := never
 
-.PHONY: test tools rust-tools docs lint unit template fuzz-short fuzz stack-test demo demo-events bench soak build package redrive publish sar-check clean
+.PHONY: test tools rust-tools docs lint unit template fuzz-short fuzz stack-test demo demo-events bench soak build package redrive smoke publish sar-check clean
 
 ## make test: everything CI runs.
 test: docs tools lint unit template fuzz-short stack-test
@@ -164,6 +164,13 @@ sar-check:
 redrive:
 	@[[ -n "$(STACK)" ]] || { echo "usage: make redrive STACK=<the stack's name>"; exit 1; }
 	bash tools/redrive.sh "$(STACK)"
+
+## make smoke STACK=name [DISTRIBUTION=id]: a probe object changed in the stack's bucket and
+## read through the distribution before and after the function's invalidation completes
+## (tools/smoke.sh; needs curl and the AWS CLI with the stack's credentials and region).
+smoke:
+	@[[ -n "$(STACK)" ]] || { echo "usage: make smoke STACK=<the stack's name> [DISTRIBUTION=<its ID>]"; exit 1; }
+	bash tools/smoke.sh "$(STACK)" $(DISTRIBUTION)
 
 clean:
 	cargo clean

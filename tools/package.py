@@ -14,9 +14,9 @@ InvalidatorFunction/bootstrap. OUT_DIR (dist) receives:
     LICENSE, docs/sar.md  the files the Serverless Application Repository
                           metadata names (`sam package` uploads them), at the
                           same paths as beside template.yaml
-    redrive.sh            the operator's scripts (tools/), which the alarms'
-                          runbooks name: a deployment from dist/ has no
-                          Makefile
+    redrive.sh, smoke.sh  the operator's scripts (tools/), which the alarms'
+                          runbooks and the deploy checklist name: a
+                          deployment from dist/ has no Makefile
     sar-template.json     the same stack for the Serverless Application
                           Repository (`make publish`): without the resource
                           types it does not take (SAR_SUPPORTED), as JSON
@@ -44,7 +44,7 @@ BUILD_METHOD = "      BuildMethod: rust-cargolambda\n"
 BESIDE = ("samconfig.toml", "LICENSE", "docs/sar.md")
 # The operator's scripts, from tools/ to the top of OUT_DIR (bash and the AWS
 # CLI are all they need).
-SCRIPTS = ("redrive.sh",)
+SCRIPTS = ("redrive.sh", "smoke.sh")
 HEADER = (
     "# Written by `make package` from template.yaml, with CodeUri pointing at the\n"
     "# built bundle beside it, and no build method, so nothing is compiled: deploy\n"

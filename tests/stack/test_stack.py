@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import local_aws
-from edges import urls_for
+from edges import EdgeServer, urls_for
 from gate import CloudFrontGate
 from player import AsyncInvoker, Function, LambdaApi, QueuePoller
 from scenario import KNOWN_STALE, SCENARIOS, Run, known
@@ -274,6 +274,88 @@ def test_a_redrive_invalidates_what_failed_once_the_cause_is_fixed(aws, work_roo
         api.stop()
         run.stop()
         gate.stop()
+
+
+PROBE = "cloudfront-invalidator-smoke-"
+
+
+def smoke(aws, run, work, command: list[str], edge: EdgeServer) -> subprocess.CompletedProcess:
+    """The smoke test as an operator runs it against the deployed stack,
+    viewers reaching the distribution through `edge`, while the played Lambda
+    service delivers what S3 sends."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | aws.environment() | {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "HOME": str(work),
+        "TMPDIR": str(work / "tmp"),
+        "SMOKE_BASE_URL": edge.url,
+        # Moments here, not the minutes CloudFront takes.
+        "SMOKE_TIMEOUT": "120",
+    }
+    (work / "tmp").mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while process.poll() is None:
+        run.deliver()
+        time.sleep(0.2)
+    stdout, stderr = process.communicate()
+    with open(work / "smoke.out", "a") as out:
+        out.write(f"$ {' '.join(command)}  (exit {process.returncode}, {time.monotonic() - start:.1f} s)\n{stdout}{stderr}\n")
+    run.deliver()  # the probe's removal
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+@pytest.mark.parametrize(
+    "wiring, discover", [("bucket-to-queue", False), ("bucket-to-function", True)], ids=["queue-listed", "function-auto"]
+)
+def test_the_smoke_test_sees_a_change_reach_viewers_and_says_when_it_does_not(aws, work_root, wiring, discover):
+    """`make smoke` (the default wiring, listed distributions) and dist/'s
+    smoke.sh (bucket-to-function, auto) against a deployed stack whose
+    distribution serves it under an origin path, viewers reading through the
+    edge model: one line, OK, the probe gone afterwards. Then one line that
+    says why not: with edges that never apply an invalidation, the old content
+    still served (queue); with a distribution that cannot read the bucket,
+    the 403 and what to check (function)."""
+    work = work_root / f"smoke-{wiring}"
+    run = Run(aws, work, "smoke", wiring, discover, origin_paths=("/site",))
+    cloudfront, s3 = aws.client("cloudfront"), aws.client("s3")
+    (distribution,) = run.ids
+    command = (["make", "--no-print-directory", "-s", "smoke", f"STACK={run.stack.name}"] if not discover
+               else ["bash", str(packaged(work) / "smoke.sh"), run.stack.name])
+    edges = []
+    try:
+        edges.append(EdgeServer(s3, cloudfront, distribution, run.origins[distribution]))
+        done = smoke(aws, run, work, command, edges[-1])
+        lines = done.stdout.strip().splitlines()
+        assert done.returncode == 0 and len(lines) == 1, done.stdout + done.stderr
+        assert re.fullmatch(rf"smoke: OK: {re.escape(edges[-1].url)}/{PROBE}\S+\.txt served the change \d+ s after it "
+                            rf"\(invalidation \w+ of {distribution}, Completed\)", lines[0]), lines[0]
+        # Read before the change, then again after the invalidation.
+        assert [(status, cached) for _, status, cached in edges[-1].served] == [(200, False), (200, False)]
+        keys = s3.list_objects_v2(Bucket=run.bucket).get("Contents", [])
+        assert not [k["Key"] for k in keys if PROBE in k["Key"]], "the probe is still in the bucket"
+
+        if not discover:
+            edges.append(EdgeServer(s3, cloudfront, distribution, run.origins[distribution], invalidating=False))
+            why = "still served the old content after invalidation"
+        else:
+            edges.append(EdgeServer(s3, cloudfront, distribution, run.origins[distribution], reads_origin=False))
+            why = "answered 403: the distribution cannot read the bucket (an origin access control"
+        failed = smoke(aws, run, work, command, edges[-1])
+        lines = failed.stdout.strip().splitlines()
+        assert failed.returncode != 0 and len(lines) == 1, failed.stdout + failed.stderr
+        assert lines[0].startswith("smoke: FAILED: ") and why in lines[0], lines[0]
+        keys = s3.list_objects_v2(Bucket=run.bucket).get("Contents", [])
+        assert not [k["Key"] for k in keys if PROBE in k["Key"]], "a failed smoke test left its probe"
+        run.check()
+    except BaseException:
+        print(f"--- last lines of the function's log:\n{log_tail(run.function.log_path)}")
+        raise
+    finally:
+        for edge in edges:
+            edge.stop()
+        run.stop()
 
 
 def test_the_demo_tells_the_story():

@@ -192,7 +192,7 @@ def test_packaged_template_deploys_the_bundle_without_a_build(tmp_path):
     assert {body["Type"] for body in sar["Resources"].values()} <= package_module().SAR_SUPPORTED
     assert {k: v for k, v in sar.items() if k != "Resources"} == {k: v for k, v in packaged.items() if k != "Resources"}
     # The scripts the alarms' runbooks name, runnable where the Makefile is not.
-    for name in ("redrive.sh",):
+    for name in ("redrive.sh", "smoke.sh"):
         assert (out / name).read_bytes() == (ROOT / "tools" / name).read_bytes(), name
         assert os.access(out / name, os.X_OK), name
 

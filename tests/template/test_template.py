@@ -1207,7 +1207,10 @@ def test_creates_only_what_the_wiring_uses(scenario):
     d = deployment(scenario)
     assert set(d.resources()) == scenario.expected_resources
     outputs = set(d.kept("Outputs"))
-    assert ("BucketName" in outputs) == (scenario.mode in BUCKET_MODES)
+    # The bucket in every wiring: the smoke test and the operator find it there.
+    assert d.value(d.cfn["Outputs"]["BucketName"]["Value"]) == (
+        "<Bucket>" if scenario.mode in BUCKET_MODES else EXISTING_BUCKET
+    )
     assert ("QueueUrl" in outputs) == (scenario.mode in QUEUE_MODES)
     assert ("FreshTopicArn" in outputs) == scenario.notices
     assert {"WatchQueueUrl", "WatchDeadLetterQueueUrl", "AlarmTopicArn", "DashboardUrl"} <= outputs
