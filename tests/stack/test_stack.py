@@ -310,7 +310,8 @@ def smoke(aws, run, work, command: list[str], edge: EdgeServer) -> subprocess.Co
     "wiring, discover", [("bucket-to-queue", False), ("bucket-to-function", True)], ids=["queue-listed", "function-auto"]
 )
 def test_the_smoke_test_sees_a_change_reach_viewers_and_says_when_it_does_not(aws, work_root, wiring, discover):
-    """`make smoke` (the default wiring, listed distributions) and dist/'s
+    """`make smoke` (the default wiring, deployed without a Wiring, with
+    listed distributions) and dist/'s
     smoke.sh (bucket-to-function, auto) against a deployed stack whose
     distribution serves it under an origin path, viewers reading through the
     edge model: one line, OK, the probe gone afterwards. Then one line that
@@ -318,7 +319,8 @@ def test_the_smoke_test_sees_a_change_reach_viewers_and_says_when_it_does_not(aw
     still served (queue); with a distribution that cannot read the bucket,
     the 403 and what to check (function)."""
     work = work_root / f"smoke-{wiring}"
-    run = Run(aws, work, "smoke", wiring, discover, origin_paths=("/site",))
+    # The queue case is the stack as deployed with no Wiring given.
+    run = Run(aws, work, "smoke", wiring, discover, origin_paths=("/site",), default_wiring=not discover)
     cloudfront, s3 = aws.client("cloudfront"), aws.client("s3")
     (distribution,) = run.ids
     command = (["make", "--no-print-directory", "-s", "smoke", f"STACK={run.stack.name}"] if not discover
@@ -355,6 +357,58 @@ def test_the_smoke_test_sees_a_change_reach_viewers_and_says_when_it_does_not(aw
     finally:
         for edge in edges:
             edge.stop()
+        run.stop()
+
+
+@pytest.mark.parametrize("wiring", ["bucket-to-function", "bucket-to-queue"])
+def test_bounded_planners_and_a_stopped_watch_consumer_is_heard_of(aws, work_root, wiring):
+    """What the deployed stack bounds and watches, as the AWS APIs report it.
+    The invocations that plan: bucket-to-function's reserved concurrency (10
+    unless ReservedConcurrency says), the changes queue's mapping's
+    MaximumConcurrency in the queue wirings (the queue by default), each the
+    function's MAX_CONCURRENCY. And with the watch queue's consumer stopped
+    (its mapping not played: disabled, or its permission gone), an
+    invalidation's watch message waits unreceived in the deployed watch queue,
+    whose age the deployed watch-stalled alarm watches, by the queue's real
+    name, and reports to the alarm topic before SQS would drop the message."""
+    work = work_root / f"watch-stalled-{wiring}"
+    run = Run(aws, work, "watch", wiring, discover=False, origin_paths=("",))
+    sqs, cloudwatch = aws.client("sqs"), aws.client("cloudwatch")
+    try:
+        variables = run.stack.function["Environment"]["Variables"]
+        if wiring == "bucket-to-function":
+            assert run.stack.reserved_concurrency == int(variables["MAX_CONCURRENCY"]) == 10
+        else:
+            assert run.stack.changes.mapping["ScalingConfig"] == {"MaximumConcurrency": int(variables["MAX_CONCURRENCY"])}
+            assert run.stack.reserved_concurrency is None
+
+        watch_url = run.stack.outputs["WatchQueueUrl"]
+        (watching,) = [p for p in run.pollers if p.queue_url == watch_url]
+        run.pollers.remove(watching)  # the watch consumer, stopped
+        aws.client("s3").put_object(Bucket=run.bucket, Key="css/site.css", Body=b"body { color: red }")
+        run.deliver()
+        assert run.logs[run.ids[0]].requests == 1, "no invalidation was created"
+        aws.let_delays_pass(watch_url)
+        attrs = sqs.get_queue_attributes(QueueUrl=watch_url, AttributeNames=["All"])["Attributes"]
+        assert (attrs["ApproximateNumberOfMessages"], attrs["ApproximateNumberOfMessagesNotVisible"]) == ("1", "0"), attrs
+
+        (alarm,) = cloudwatch.describe_alarms(AlarmNames=[f"{run.stack.name}-watch-stalled"])["MetricAlarms"]
+        queue_name = watch_url.rsplit("/", 1)[1]
+        assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SQS", "ApproximateAgeOfOldestMessage")
+        assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": queue_name}]
+        assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+        assert alarm["Threshold"] * 10 < int(attrs["MessageRetentionPeriod"])
+        topic = run.stack.outputs["AlarmTopicArn"]
+        assert alarm["AlarmActions"] == alarm["OKActions"] == [topic]
+
+        # Started again, the consumer takes it, and the queues drain.
+        run.pollers.append(watching)
+        run.deliver()
+        run.check()
+    except BaseException:
+        print(f"--- last lines of the function's log:\n{log_tail(run.function.log_path)}")
+        raise
+    finally:
         run.stop()
 
 
