@@ -112,16 +112,12 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Uploads one version of the probe; prints S3's time for the change.
+# Uploads one version of the probe.
 upload() {
     printf 'cloudfront-invalidator smoke test, version %s of %s\n' "$1" "$probe" >"$scratch/v$1"
     s3api put-object --bucket "$bucket" --key "$key" --body "$scratch/v$1" --content-type text/plain \
         --cache-control max-age=86400 >/dev/null
     placed=yes
-    # From a listing: an ISO 8601 time in every version of the AWS CLI (a
-    # HEAD's header is RFC 1123 text in version 1).
-    s3api list-objects-v2 --bucket "$bucket" --prefix "$key" --max-items 1 \
-        --query 'Contents[0].LastModified' --output text
 }
 # Reads the probe as a viewer does; fails unless it got version $1.
 read_back() {
@@ -145,15 +141,20 @@ seconds_part() {
 }
 
 invalidation=''
-upload 1 >/dev/null
+upload 1
 read_back 1
-changed=$(upload 2)
+upload 2
 started=$SECONDS
+# S3's time for the change, from a listing: ISO 8601 in every version of the
+# AWS CLI (a HEAD's header is RFC 1123 text in version 1).
+changed=$(s3api list-objects-v2 --bucket "$bucket" --prefix "$key" --max-items 1 \
+    --query 'Contents[0].LastModified' --output text)
 
 # The function's invalidation: one of the distribution's, created at or
 # after S3's time for the change, whose paths cover the probe's (exactly, or
 # a wildcard over it). It comes a minute or two after the change.
 examined=" "
+wait=0
 while [[ -z $invalidation ]]; do
     ((SECONDS - started < timeout)) ||
         fail "no invalidation of $path in $distribution within $timeout s of the change: is the stack's wiring delivering events (its alarms, its log)?"
@@ -173,7 +174,9 @@ while [[ -z $invalidation ]]; do
             fi
         done
     done <<<"$listed"
-    [[ -n $invalidation ]] || sleep 5
+    # Asking is free: every second at first, then every 5.
+    ((wait < 5)) && wait=$((wait + 1))
+    [[ -n $invalidation ]] || sleep "$wait"
 done
 while true; do
     status=$(aws cloudfront get-invalidation --distribution-id "$distribution" --id "$invalidation" \
