@@ -2,11 +2,16 @@
 
 Every scenario is translated by SAM's own translator, its Conditions evaluated
 for that scenario's parameters, and the resulting stack linted with cfn-lint and
-compared with what it must hold: the least-privilege role, encrypted queues, a
-bucket closed to the public and to plain HTTP, one allowed sender per queue, the
-batch settings of the event source mapping, and the function's settings; and
-for operating it: the watch queue that follows each invalidation to Completed,
-the alarms and the topic that takes them to a person, the dashboard (its JSON
+compared with what it must hold: the least-privilege role (with its
+boundary and tracing when asked), encrypted queues, a bucket closed to the
+public and to plain HTTP that outlives the stack, one allowed sender per queue
+and one source per dead-letter queue, the batch settings of the event source
+mapping, the bound on the invocations that plan (MAX_CONCURRENCY, the
+mapping's MaximumConcurrency, the reserved concurrency), the retry ladder
+against the receive count, and the function's settings; and for operating it:
+the watch queue that follows each invalidation to Completed, the alarms (what
+each reads, when it is OK again, the plain command it gives) and the topics
+that take them, each with one publisher over TLS, the dashboard (its JSON
 parsed, every metric checked against what the function emits), and the saved
 Logs Insights queries (every field checked against what the function logs).
 Each wiring is tried with listed distributions (some with an origin path) and
