@@ -58,9 +58,11 @@ done <<<"$outputs"
 [[ -n $dlq_url && -n $function_arn ]] ||
     fail "stack $stack has no DeadLetterQueueUrl or FunctionArn output: is it this project's stack?"
 
-read -r waiting held < <(sqs get-queue-attributes --queue-url "$dlq_url" \
+counts=$(sqs get-queue-attributes --queue-url "$dlq_url" \
     --attribute-names ApproximateNumberOfMessages ApproximateNumberOfMessagesNotVisible \
-    --query 'Attributes.[ApproximateNumberOfMessages,ApproximateNumberOfMessagesNotVisible]' --output text)
+    --query 'Attributes.[ApproximateNumberOfMessages,ApproximateNumberOfMessagesNotVisible]' --output text) ||
+    fail "could not read the dead-letter queue $dlq_url"
+read -r waiting held <<<"$counts"
 echo "dead-letter queue of $stack: $waiting message(s)"
 if [[ $held != 0 ]]; then
     echo "and $held more held by another reader (a console poll, another run): run this again once they are visible"
