@@ -8,8 +8,13 @@ STACK_VENV := .venv/stack
 # Scratch space of the stack tests and the demo (never /tmp).
 STACK_TMP := target/stack-tmp
 export PATH := $(CURDIR)/$(AWS_VENV)/bin:$(CURDIR)/$(CHECKOV_VENV)/bin:$(PATH)
-# Offline tools still want a region; CloudFront itself is global.
-export AWS_DEFAULT_REGION ?= us-east-1
+# Offline tools still want a region (CloudFront itself is global), so the local
+# targets get one when the caller has none. Not the targets that reach a real
+# account (redrive, smoke, publish): there AWS_REGION, AWS_DEFAULT_REGION or the
+# profile's region must decide, and a region set here would override the
+# profile's and reach a stack of the same name elsewhere, or none.
+LOCAL_TARGETS := test tools rust-tools docs lint unit template fuzz-short fuzz stack-test demo demo-events bench soak build package
+$(LOCAL_TARGETS): export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 # Every tool's temporary files (pytest's, cfn-lint's caches, mktemp's) stay in
 # the project, never in /tmp.
@@ -17,7 +22,7 @@ export TMPDIR := $(CURDIR)/target/tmp
 $(shell mkdir -p target/tmp)
 export CARGO_TERM_COLOR := never
 
-.PHONY: test tools rust-tools docs lint unit template fuzz-short fuzz stack-test demo demo-events bench soak simulate build package redrive clean
+.PHONY: test tools rust-tools docs lint unit template fuzz-short fuzz stack-test demo demo-events bench soak simulate build package redrive smoke publish sar-check clean
 
 ## make test: everything CI runs.
 test: docs tools lint unit template fuzz-short stack-test
@@ -141,16 +146,38 @@ build: tools
 	sam build --template template.yaml
 
 ## make package: the bundle and dist/template.yaml, which deploys with the SAM CLI
-## alone, no Rust needed there (cd dist && sam deploy --guided).
+## alone, no Rust needed there (cd dist && sam deploy --guided); dist/sar-template.json
+## for make publish; the operator's scripts.
 package: build
 	$(AWS_VENV)/bin/python tools/package.py .aws-sam/build dist
 	sam validate --lint --template dist/template.yaml
+	sam validate --lint --template dist/sar-template.json
+
+## make publish BUCKET=<artifacts bucket>: dist/sar-template.json to the Serverless
+## Application Repository, as a private application of the caller's account and region
+## (see docs/deploy.md for the bucket's policy). Refused while the metadata's URLs are
+## placeholders.
+publish: sar-check
+	@[[ -n "$(BUCKET)" ]] || { echo "usage: make publish BUCKET=<a bucket of yours that the repository may read (docs/deploy.md)>"; exit 1; }
+	$(MAKE) --no-print-directory package
+	sam package --template-file dist/sar-template.json --output-template-file dist/packaged.yaml --s3-bucket "$(BUCKET)"
+	sam publish --template dist/packaged.yaml
+
+sar-check:
+	@if grep -q 'github\.com/OWNER/' template.yaml docs/sar.md; then echo "error: set HomePageUrl and SourceCodeUrl in template.yaml, and the links of docs/sar.md, to the project's repository (they say github.com/OWNER/) before make publish"; exit 1; fi
 
 ## make redrive STACK=name: what the stack's dead-letter queue holds, replayed (tools/redrive.sh;
 ## needs the AWS CLI and the stack's credentials).
 redrive:
 	@[[ -n "$(STACK)" ]] || { echo "usage: make redrive STACK=<the stack's name>"; exit 1; }
 	bash tools/redrive.sh "$(STACK)"
+
+## make smoke STACK=name [DISTRIBUTION=id]: a probe object changed in the stack's bucket and
+## read through the distribution before and after the function's invalidation completes
+## (tools/smoke.sh; needs curl and the AWS CLI with the stack's credentials and region).
+smoke:
+	@[[ -n "$(STACK)" ]] || { echo "usage: make smoke STACK=<the stack's name> [DISTRIBUTION=<its ID>]"; exit 1; }
+	bash tools/smoke.sh "$(STACK)" $(DISTRIBUTION)
 
 clean:
 	cargo clean

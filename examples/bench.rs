@@ -151,8 +151,9 @@ async fn burst(stack: &Stack, mode: &'static str, events: Vec<Value>) -> Burst {
 /// plays SQS on the proxy's clock: each minute the function gets what is
 /// visible, in batches of at most `batch` messages; a message reported for
 /// retry for lack of room comes back after the delay the function sets on it
-/// in the template's wirings (`plan::retry_delay`: 1, 2, 4, 8, 15 minutes),
-/// and goes to the dead-letter queue after 5 receives.
+/// in the template's wirings (`plan::retry_delay`: 1, 3, 8, then 15 minutes),
+/// and goes to the dead-letter queue after 6 receives (the template's
+/// `maxReceiveCount`).
 struct Spread {
     hold: Duration,
     files: usize,
@@ -168,7 +169,7 @@ struct Spread {
 
 async fn spread_deploy(stack: &Stack, hold: Duration, per_minute: usize, batch: usize) -> Spread {
     const FILES: usize = 20_000;
-    const MAX_RECEIVES: u32 = 5;
+    const MAX_RECEIVES: u32 = 6;
     let distribution = stack.create_distribution("bench-site", "").await;
     let proxy = FaultProxy::start(stack.moto_port, vec![]);
     proxy.hold(hold);

@@ -274,9 +274,10 @@ pub fn plan(
 /// often it was received: 1, 3, 8, then 15 minutes. An invalidation stays in
 /// progress for minutes (1 to 15, sometimes more), and the queue's own
 /// visibility timeout (23 minutes) would keep the object stale longer than
-/// needed; the four waits before the queue's fifth and last receive add up to
-/// 27 minutes of a full distribution before the dead-letter queue and its
-/// alarm.
+/// needed. With the template's six receives (`maxReceiveCount`) a change is
+/// tried for 42 minutes and reaches the dead-letter queue, and its alarm,
+/// 57 minutes after its first try: past what CloudFront takes to complete
+/// what fills a distribution (rarely 40 minutes).
 pub fn retry_delay(receive_count: u32) -> std::time::Duration {
     let minutes = match receive_count {
         0 | 1 => 1,

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from moto.awslambda.models import LambdaBackend
 from moto.cloudformation import parsing as cfn_parsing
-from moto.cloudwatch.models import cloudwatch_backends
+from moto.cloudwatch.models import Dimension, Metric, MetricDataQuery, MetricStat, cloudwatch_backends
 from moto.core import utils as moto_utils
 from moto.core.common_models import CloudFormationModel
 from moto.s3 import notifications as s3_notifications
@@ -157,7 +157,8 @@ def _unix_time_now_fast(dt=None):
 # alarms, and then fails the whole stack where the dashboard's body names
 # their ARNs ("Fn::GetAtt references undefined resource DeadLetterAlarm").
 # Here an alarm is made by the CloudWatch backend's PutMetricAlarm, the call
-# CloudFormation makes, from the resource's properties.
+# CloudFormation makes, from the resource's properties: one metric, or
+# Metrics (metric math), which moto's own PutMetricAlarm takes the same way.
 class _CloudFormationAlarm(CloudFormationModel):
     # moto files each model under the service its module names.
     __module__ = "moto.cloudwatch.local_aws"
@@ -186,6 +187,27 @@ class _CloudFormationAlarm(CloudFormationModel):
     def physical_resource_id(self) -> str:
         return self.alarm.name
 
+    @staticmethod
+    def _queries(metrics: list[dict] | None) -> list[MetricDataQuery] | None:
+        if not metrics:
+            return None
+        queries = []
+        for m in metrics:
+            stat = m.get("MetricStat")
+            if stat:
+                metric = stat["Metric"]
+                dimensions = [Dimension(d["Name"], d["Value"]) for d in metric.get("Dimensions", [])]
+                stat = MetricStat(
+                    Metric(metric["MetricName"], metric["Namespace"], dimensions),
+                    stat["Period"],
+                    stat["Stat"],
+                    stat.get("Unit"),
+                )
+            queries.append(
+                MetricDataQuery(m["Id"], m.get("Label"), m.get("Period"), m.get("ReturnData"), m.get("Expression"), stat)
+            )
+        return queries
+
     @classmethod
     def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
         p = cloudformation_json["Properties"]
@@ -193,9 +215,10 @@ class _CloudFormationAlarm(CloudFormationModel):
             name=p.get("AlarmName") or resource_name,
             namespace=p.get("Namespace"),
             metric_name=p.get("MetricName"),
+            metric_data_queries=cls._queries(p.get("Metrics")),
             comparison_operator=p["ComparisonOperator"],
             evaluation_periods=int(p["EvaluationPeriods"]),
-            period=int(p["Period"]),
+            period=int(p["Period"]) if "Period" in p else None,
             threshold=float(p["Threshold"]),
             statistic=p.get("Statistic"),
             description=p.get("AlarmDescription"),

@@ -58,8 +58,15 @@ done <<<"$outputs"
 [[ -n $dlq_url && -n $function_arn ]] ||
     fail "stack $stack has no DeadLetterQueueUrl or FunctionArn output: is it this project's stack?"
 
-waiting=$(attribute "$dlq_url" ApproximateNumberOfMessages)
+counts=$(sqs get-queue-attributes --queue-url "$dlq_url" \
+    --attribute-names ApproximateNumberOfMessages ApproximateNumberOfMessagesNotVisible \
+    --query 'Attributes.[ApproximateNumberOfMessages,ApproximateNumberOfMessagesNotVisible]' --output text) ||
+    fail "could not read the dead-letter queue $dlq_url"
+read -r waiting held <<<"$counts"
 echo "dead-letter queue of $stack: $waiting message(s)"
+if [[ $held != 0 ]]; then
+    echo "and $held more held by another reader (a console poll, another run): run this again once they are visible"
+fi
 [[ $waiting != 0 ]] || exit 0
 
 if [[ -n $queue_url ]]; then
@@ -102,13 +109,29 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 payload=$(mktemp)
 result=$(mktemp)
+empty=0
 while true; do
+    # Long polling (any wait) asks every SQS server, where a short poll asks a
+    # few and can answer nothing while a small queue holds messages.
     message=$(sqs receive-message --queue-url "$dlq_url" --max-number-of-messages 1 \
-        --visibility-timeout 900 --query 'Messages[0].[ReceiptHandle,Body]' --output text)
-    [[ -n $message && $message != None ]] || break
+        --wait-time-seconds 1 --visibility-timeout 900 --query 'Messages[0].[ReceiptHandle,Body]' --output text)
+    if [[ -z $message || $message == None ]]; then
+        # Done when the queue says so too; a few more tries for a message that
+        # turned visible meanwhile (the count is approximate).
+        left=$(attribute "$dlq_url" ApproximateNumberOfMessages)
+        [[ $left != 0 ]] || break
+        empty=$((empty + 1))
+        if ((empty >= 5)); then
+            echo "warning: the queue reports $left message(s) that no receive returned; run this again" >&2
+            break
+        fi
+        continue
+    fi
     handle=${message%%$'\t'*}
     printf '%s' "${message#*$'\t'}" >"$payload"
-    if ! error=$(aws lambda invoke --function-name "$function_arn" --payload "fileb://$payload" \
+    # The AWS CLI gives up reading an answer after 60 s, and the function may
+    # run for minutes (its timeout): 960 s outlasts any function's.
+    if ! error=$(aws lambda invoke --cli-read-timeout 960 --function-name "$function_arn" --payload "fileb://$payload" \
         --query FunctionError --output text "$result"); then
         failed+=("$handle")
         fail "could not invoke $function_arn (see above); the message stays in the queue"

@@ -27,6 +27,7 @@ SKIPPED = {
     "AWS::Lambda::EventInvokeConfig",
     "AWS::Logs::QueryDefinition",
     "AWS::SNS::Subscription",
+    "AWS::SNS::TopicPolicy",
 }
 
 ARTIFACTS = "stack-test-artifacts"
@@ -53,6 +54,7 @@ class Stack:
     resources: dict[str, tuple[str, str]]  # logical ID -> (type, physical ID), what moto created
     skipped: dict[str, str]  # logical ID -> type, what moto did not create
     function: dict  # GetFunctionConfiguration
+    reserved_concurrency: int | None  # GetFunctionConcurrency
     mappings: list[Mapping]  # every event source mapping of the function
     dead_letter_url: str = ""
     dead_letter_arn: str = ""
@@ -62,7 +64,17 @@ class Stack:
 
     @property
     def wiring(self) -> str:
-        return self.params["Wiring"]
+        """The Wiring given, or the template's default."""
+        return self.params.get("Wiring") or load_sam()["Parameters"]["Wiring"]["Default"]
+
+    @property
+    def planners(self) -> int:
+        """How many invocations may plan at once, as the deployed stack bounds
+        them: the changes queue's mapping's MaximumConcurrency, or (invoked
+        by S3 directly) the function's reserved concurrency; None unbounded."""
+        if self.changes:
+            return int((self.changes.mapping.get("ScalingConfig") or {}).get("MaximumConcurrency", 0)) or None
+        return self.reserved_concurrency
 
     @property
     def bucket(self) -> str:
@@ -124,6 +136,7 @@ def deploy(aws, name: str, params: dict[str, str]) -> Stack:
 
     lam, sqs = aws.client("lambda"), aws.client("sqs")
     function = lam.get_function_configuration(FunctionName=outputs["FunctionArn"])
+    reserved = lam.get_function_concurrency(FunctionName=outputs["FunctionArn"]).get("ReservedConcurrentExecutions")
     queues = {}
     for kind, url in resources.values():
         if kind == "AWS::SQS::Queue":
@@ -158,6 +171,7 @@ def deploy(aws, name: str, params: dict[str, str]) -> Stack:
         resources=resources,
         skipped=skipped,
         function=function,
+        reserved_concurrency=None if reserved is None else int(reserved),
         mappings=mappings,
         dead_letter_url=dead_letter_url,
         dead_letter_arn=dead_letter_arn,

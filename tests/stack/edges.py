@@ -188,3 +188,66 @@ class InvalidationLog:
             self.batches.append(paths)
             fresh.append(paths)
         return fresh
+
+
+class EdgeServer:
+    """A distribution's domain as a viewer's browser reaches it, over HTTP on
+    a port of 127.0.0.1: one cache server of the model above (`Edge`), for
+    tools/smoke.sh (its SMOKE_BASE_URL). Before each request it applies the
+    invalidations CloudFront recorded since the last one, unless
+    `invalidating` is off (a distribution nothing invalidates); then it serves
+    its cached copy, or fills one from the S3 origin, or answers 403 for a key
+    the bucket does not hold, as CloudFront does for a private bucket, and for
+    every key when `reads_origin` is off (no origin access control, or a
+    legacy OAI the stack's bucket policy does not admit)."""
+
+    def __init__(self, s3, cloudfront, distribution_id: str, origin: Origin, invalidating: bool = True,
+                 reads_origin: bool = True):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.s3, self.origin, self.invalidating, self.reads_origin = s3, origin, invalidating, reads_origin
+        self.edge = Edge("viewer", origin)
+        self.log = InvalidationLog(cloudfront, distribution_id)
+        self.bodies: dict[str, bytes] = {}
+        self.served: list[tuple[str, int, bool]] = []  # (url, status, from cache)
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                status, body = server.respond(self.path)
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain" if status == 200 else "application/xml")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def respond(self, url: str) -> tuple[int, bytes]:
+        with self._lock:
+            for paths in self.log.new():
+                if self.invalidating:
+                    for gone in self.edge.invalidate(paths):
+                        self.bodies.pop(gone, None)
+            self.origin.new_pass()
+            response = self.edge.request(url)
+            if response.got == MISSING or not self.reads_origin:
+                self.served.append((url, 403, False))
+                return 403, b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
+            if not response.from_cache:
+                got = self.s3.get_object(Bucket=self.origin.bucket, Key=response.key)
+                self.bodies[url] = got["Body"].read()
+            self.served.append((url, 200, response.from_cache))
+            return 200, self.bodies[url]
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -62,14 +62,16 @@ class Run:
 
     def __init__(self, aws, work: Path, scenario: str, wiring: str, discover: bool, params: dict[str, str] | None = None,
                  servers: list[str] | None = None, origin_paths: tuple[str, ...] = ("", "/static"),
-                 function_env: dict[str, str] | None = None):
+                 function_env: dict[str, str] | None = None, default_wiring: bool = False):
+        """`default_wiring`: deploy without a Wiring parameter (`wiring` must
+        then be the template's default)."""
         self.aws, self.work, self.scenario = aws, work, scenario
         self.figures = Figures(scenario, wiring, "auto" if discover else "listed")
         self.started = time.monotonic()
         work.mkdir(parents=True, exist_ok=True)
         name = re.sub(r"[^A-Za-z0-9-]", "-", f"inv-{self.figures.name}")[:100]
         s3 = aws.client("s3")
-        params = {"Wiring": wiring} | (params or {})
+        params = ({} if default_wiring else {"Wiring": wiring}) | (params or {})
         existing = None
         if wiring == "existing-bucket":
             existing = f"{name.lower()}-site"[:63]
@@ -95,6 +97,7 @@ class Run:
                     point_distribution(aws, d, self.stack.bucket)
             self.bystander = None
         self.bucket = self.stack.bucket
+        assert self.stack.wiring == wiring, f"deployed {self.stack.wiring}, meant {wiring}"
 
         self.function = Function(aws, self.stack, work / "function.log", function_env)
         # Every event source mapping of the stack is played; the changes come
@@ -190,6 +193,15 @@ class Run:
             attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=counts)["Attributes"]
             assert attrs == dict.fromkeys(counts, "0"), f"{url}: {attrs}"
         assert self.function.failures == failures, f"{self.function.failures} failed invocations, {failures} expected"
+        # Every invocation that plans takes its share of CloudFront's room by
+        # MAX_CONCURRENCY: the deployed stack bounds them by that number (the
+        # changes queue's mapping, or S3's direct invocations by the
+        # function's reserved concurrency).
+        planners = self.stack.function["Environment"]["Variables"]["MAX_CONCURRENCY"]
+        assert self.stack.planners == int(planners), f"MAX_CONCURRENCY {planners}, bounded at {self.stack.planners}"
+        if self.stack.changes:
+            asked = self.stack.params.get("ReservedConcurrency")
+            assert self.stack.reserved_concurrency == (int(asked) if asked else None), "reserved concurrency unasked"
         if self.bystander:
             got = self.aws.client("cloudfront").list_invalidations(DistributionId=self.bystander)
             assert got["InvalidationList"].get("Quantity", 0) == 0, f"discovery invalidated {self.bystander}"

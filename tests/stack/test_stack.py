@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import local_aws
-from edges import urls_for
+from edges import EdgeServer, urls_for
 from gate import CloudFrontGate
 from player import AsyncInvoker, Function, LambdaApi, QueuePoller
 from scenario import KNOWN_STALE, SCENARIOS, Run, known
@@ -107,30 +108,65 @@ KEPT = ["css/site.css", "js/app.js"]
 REFUSED = ["index.html", "docs/read me.html"]
 
 
-def redrive(aws, run, api, work) -> subprocess.CompletedProcess:
-    """`bash tools/redrive.sh STACK` from the project's directory, as a user
-    runs it: the project's AWS CLI, the local AWS's endpoint and credentials
-    and no user configuration, Lambda's endpoint at the played Invoke API;
-    its temporary files under a directory of its own, which must be left
-    empty."""
+def operator(aws, api, work, command: list[str], region: str | None = None) -> subprocess.CompletedProcess:
+    """`command` from the project's directory, as an operator runs it: the
+    project's AWS CLI, the local AWS's endpoint and credentials and no user
+    configuration, Lambda's endpoint at the played Invoke API; its temporary
+    files under a directory of its own, which must be left empty. With
+    `region`, the region is the profile's (a config file that says so), and
+    the environment names none."""
     scratch = work / "redrive-tmp"
     scratch.mkdir(exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | aws.environment() | {
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "AWS_ENDPOINT_URL_LAMBDA": api.endpoint,
         "AWS_CONFIG_FILE": os.devnull,
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         "HOME": str(work),
         "TMPDIR": str(scratch),
     }
-    command = ["bash", str(ROOT / "tools/redrive.sh"), run.stack.name]
+    if api:
+        env["AWS_ENDPOINT_URL_LAMBDA"] = api.endpoint
+    if region:
+        profile = work / f"config-{region}"
+        profile.write_text(f"[default]\nregion = {region}\n")
+        env = {k: v for k, v in env.items() if k not in ("AWS_REGION", "AWS_DEFAULT_REGION")}
+        env["AWS_CONFIG_FILE"] = str(profile)
     start = time.monotonic()
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     seconds = time.monotonic() - start
     with open(work / "redrive.out", "a") as out:
         out.write(f"$ {' '.join(command)}  (exit {done.returncode}, {seconds:.1f} s)\n{done.stdout}{done.stderr}\n")
-    assert list(scratch.iterdir()) == [], "tools/redrive.sh left files behind"
+    assert list(scratch.iterdir()) == [], f"{command[:2]} left files behind"
     return done
+
+
+def redrive(aws, run, api, work, script: Path = ROOT / "tools/redrive.sh") -> subprocess.CompletedProcess:
+    return operator(aws, api, work, ["bash", str(script), run.stack.name])
+
+
+def packaged(work: Path) -> Path:
+    """dist/ as `make package` writes it (tools/package.py), around a stand-in
+    bundle: what a deployment without the source tree has."""
+    bundle = work / "build" / "InvalidatorFunction"
+    bundle.mkdir(parents=True, exist_ok=True)
+    (bundle / "bootstrap").write_text("#!/bin/sh\n# stands in for the arm64 build\n")
+    (bundle / "bootstrap").chmod(0o755)
+    dist = work / "dist"
+    subprocess.run([sys.executable, str(ROOT / "tools/package.py"), str(work / "build"), str(dist)],
+                   check=True, capture_output=True)
+    return dist
+
+
+def alarm_command(aws, stack, alarm: str, verb: str) -> list[str]:
+    """The AWS CLI command an alarm's description, as deployed, gives for
+    `verb`: the plain command an operator copies, with the deployed ARNs."""
+    (described,) = aws.client("cloudwatch").describe_alarms(AlarmNames=[f"{stack.name}-{alarm}"])["MetricAlarms"]
+    found = re.search(rf"aws (\w+) {verb}( --[a-z-]+ \S+)+", described["AlarmDescription"])
+    assert found, f"{alarm}'s description gives no aws ... {verb}: {described['AlarmDescription']}"
+    words = found.group(0).split()
+    # AWS CLI v1 (the project's) ignores AWS_ENDPOINT_URL for SQS
+    # (aws/aws-cli#8737): the local endpoint, and nothing else, is added.
+    return words[:1] + ["--endpoint-url", aws.endpoint] + words[1:]
 
 
 def covered(url: str, paths) -> bool:
@@ -141,9 +177,13 @@ def covered(url: str, paths) -> bool:
 def test_a_redrive_invalidates_what_failed_once_the_cause_is_fixed(aws, work_root, wiring):
     """CloudFront refuses the function's CreateInvalidation for a while (its
     role lost the permission: tests/stack/gate.py); changes made then end in
-    the dead-letter queue, stale at the edges. Once fixed, tools/redrive.sh
-    runs as a user runs it, and the played Lambda service delivers what it put
-    back: every change is invalidated, the dead-letter queue is empty,
+    the dead-letter queue, stale at the edges. Once fixed, the replay the
+    change-not-invalidated alarm names runs as an operator runs it:
+    redrive.sh from dist/ (bucket-to-function), the plain AWS CLI command of
+    the deployed alarm's description (bucket-to-queue), `make redrive` with
+    the region of the caller's profile (existing-bucket; another region's
+    profile finds no such stack). The played Lambda service delivers what it
+    put back: every change is invalidated, the dead-letter queue is empty,
     viewers get fresh objects, and nothing invalidated before is asked for
     again."""
     work = work_root / f"redrive-{wiring}"
@@ -187,13 +227,34 @@ def test_a_redrive_invalidates_what_failed_once_the_cause_is_fixed(aws, work_roo
         failures = run.function.failures
 
         gate.deny = False  # the cause, fixed
-        done = redrive(aws, run, api, work)
-        assert done.returncode == 0, done.stdout + done.stderr
         if isinstance(run.player, AsyncInvoker):
+            # The script the alarm names, from dist/: what a deployment
+            # without the source tree has.
+            done = redrive(aws, run, api, work, packaged(work) / "redrive.sh")
+            assert done.returncode == 0, done.stdout + done.stderr
             assert f"replayed {len(REFUSED)} message(s)" in done.stdout, done.stdout
             assert api.invocations == 2 * len(REFUSED)
+        elif wiring == "bucket-to-queue":
+            # The plain AWS CLI command of the alarm's description, as deployed.
+            command = alarm_command(aws, run.stack, "change-not-invalidated", "start-message-move-task")
+            assert command[-4:] == ["--source-arn", run.stack.dead_letter_arn,
+                                    "--destination-arn", run.stack.changes.queue["QueueArn"]], command
+            done = operator(aws, None, work, command)
+            assert done.returncode == 0 and "TaskHandle" in done.stdout, done.stdout + done.stderr
+            assert waiting() == 0
         else:
+            # make redrive, with the region of the caller's profile: another
+            # region's profile finds no such stack there (the Makefile once
+            # set us-east-1 for every target, over the profile's region).
+            make = ["make", "--no-print-directory", "redrive", f"STACK={run.stack.name}"]
+            elsewhere = operator(aws, api, work, make, region="eu-west-1")
+            assert elsewhere.returncode != 0, elsewhere.stdout + elsewhere.stderr
+            assert f"could not read stack {run.stack.name}" in elsewhere.stderr, elsewhere.stderr
+            assert waiting() == len(REFUSED), "a redrive in another region moved this stack's messages"
+            done = operator(aws, api, work, make, region=local_aws.REGION)
+            assert done.returncode == 0, done.stdout + done.stderr
             assert f"moved {len(REFUSED)} message(s)" in done.stdout, done.stdout
+        if not isinstance(run.player, AsyncInvoker):
             assert api.invocations == 0
         run.deliver()
 
@@ -213,6 +274,142 @@ def test_a_redrive_invalidates_what_failed_once_the_cause_is_fixed(aws, work_roo
         api.stop()
         run.stop()
         gate.stop()
+
+
+PROBE = "cloudfront-invalidator-smoke-"
+
+
+def smoke(aws, run, work, command: list[str], edge: EdgeServer) -> subprocess.CompletedProcess:
+    """The smoke test as an operator runs it against the deployed stack,
+    viewers reaching the distribution through `edge`, while the played Lambda
+    service delivers what S3 sends."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | aws.environment() | {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "HOME": str(work),
+        "TMPDIR": str(work / "tmp"),
+        "SMOKE_BASE_URL": edge.url,
+        # Moments here, not the minutes CloudFront takes.
+        "SMOKE_TIMEOUT": "120",
+    }
+    (work / "tmp").mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while process.poll() is None:
+        run.deliver()
+        time.sleep(0.2)
+    stdout, stderr = process.communicate()
+    with open(work / "smoke.out", "a") as out:
+        out.write(f"$ {' '.join(command)}  (exit {process.returncode}, {time.monotonic() - start:.1f} s)\n{stdout}{stderr}\n")
+    run.deliver()  # the probe's removal
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+@pytest.mark.parametrize(
+    "wiring, discover", [("bucket-to-queue", False), ("bucket-to-function", True)], ids=["queue-listed", "function-auto"]
+)
+def test_the_smoke_test_sees_a_change_reach_viewers_and_says_when_it_does_not(aws, work_root, wiring, discover):
+    """`make smoke` (the default wiring, deployed without a Wiring, with
+    listed distributions) and dist/'s
+    smoke.sh (bucket-to-function, auto) against a deployed stack whose
+    distribution serves it under an origin path, viewers reading through the
+    edge model: one line, OK, the probe gone afterwards. Then one line that
+    says why not: with edges that never apply an invalidation, the old content
+    still served (queue); with a distribution that cannot read the bucket,
+    the 403 and what to check (function)."""
+    work = work_root / f"smoke-{wiring}"
+    # The queue case is the stack as deployed with no Wiring given.
+    run = Run(aws, work, "smoke", wiring, discover, origin_paths=("/site",), default_wiring=not discover)
+    cloudfront, s3 = aws.client("cloudfront"), aws.client("s3")
+    (distribution,) = run.ids
+    command = (["make", "--no-print-directory", "-s", "smoke", f"STACK={run.stack.name}"] if not discover
+               else ["bash", str(packaged(work) / "smoke.sh"), run.stack.name])
+    edges = []
+    try:
+        edges.append(EdgeServer(s3, cloudfront, distribution, run.origins[distribution]))
+        done = smoke(aws, run, work, command, edges[-1])
+        lines = done.stdout.strip().splitlines()
+        assert done.returncode == 0 and len(lines) == 1, done.stdout + done.stderr
+        assert re.fullmatch(rf"smoke: OK: {re.escape(edges[-1].url)}/{PROBE}\S+\.txt served the change \d+ s after it "
+                            rf"\(invalidation \w+ of {distribution}, Completed\)", lines[0]), lines[0]
+        # Read before the change, then again after the invalidation.
+        assert [(status, cached) for _, status, cached in edges[-1].served] == [(200, False), (200, False)]
+        keys = s3.list_objects_v2(Bucket=run.bucket).get("Contents", [])
+        assert not [k["Key"] for k in keys if PROBE in k["Key"]], "the probe is still in the bucket"
+
+        if not discover:
+            edges.append(EdgeServer(s3, cloudfront, distribution, run.origins[distribution], invalidating=False))
+            why = "still served the old content after invalidation"
+        else:
+            edges.append(EdgeServer(s3, cloudfront, distribution, run.origins[distribution], reads_origin=False))
+            why = "answered 403: the distribution cannot read the bucket (an origin access control"
+        failed = smoke(aws, run, work, command, edges[-1])
+        lines = failed.stdout.strip().splitlines()
+        assert failed.returncode != 0 and len(lines) == 1, failed.stdout + failed.stderr
+        assert lines[0].startswith("smoke: FAILED: ") and why in lines[0], lines[0]
+        keys = s3.list_objects_v2(Bucket=run.bucket).get("Contents", [])
+        assert not [k["Key"] for k in keys if PROBE in k["Key"]], "a failed smoke test left its probe"
+        run.check()
+    except BaseException:
+        print(f"--- last lines of the function's log:\n{log_tail(run.function.log_path)}")
+        raise
+    finally:
+        for edge in edges:
+            edge.stop()
+        run.stop()
+
+
+@pytest.mark.parametrize("wiring", ["bucket-to-function", "bucket-to-queue"])
+def test_bounded_planners_and_a_stopped_watch_consumer_is_heard_of(aws, work_root, wiring):
+    """What the deployed stack bounds and watches, as the AWS APIs report it.
+    The invocations that plan: bucket-to-function's reserved concurrency (10
+    unless ReservedConcurrency says), the changes queue's mapping's
+    MaximumConcurrency in the queue wirings (the queue by default), each the
+    function's MAX_CONCURRENCY. And with the watch queue's consumer stopped
+    (its mapping not played: disabled, or its permission gone), an
+    invalidation's watch message waits unreceived in the deployed watch queue,
+    whose age the deployed watch-stalled alarm watches, by the queue's real
+    name, and reports to the alarm topic before SQS would drop the message."""
+    work = work_root / f"watch-stalled-{wiring}"
+    run = Run(aws, work, "watch", wiring, discover=False, origin_paths=("",))
+    sqs, cloudwatch = aws.client("sqs"), aws.client("cloudwatch")
+    try:
+        variables = run.stack.function["Environment"]["Variables"]
+        if wiring == "bucket-to-function":
+            assert run.stack.reserved_concurrency == int(variables["MAX_CONCURRENCY"]) == 10
+        else:
+            assert run.stack.changes.mapping["ScalingConfig"] == {"MaximumConcurrency": int(variables["MAX_CONCURRENCY"])}
+            assert run.stack.reserved_concurrency is None
+
+        watch_url = run.stack.outputs["WatchQueueUrl"]
+        (watching,) = [p for p in run.pollers if p.queue_url == watch_url]
+        run.pollers.remove(watching)  # the watch consumer, stopped
+        aws.client("s3").put_object(Bucket=run.bucket, Key="css/site.css", Body=b"body { color: red }")
+        run.deliver()
+        assert run.logs[run.ids[0]].requests == 1, "no invalidation was created"
+        aws.let_delays_pass(watch_url)
+        attrs = sqs.get_queue_attributes(QueueUrl=watch_url, AttributeNames=["All"])["Attributes"]
+        assert (attrs["ApproximateNumberOfMessages"], attrs["ApproximateNumberOfMessagesNotVisible"]) == ("1", "0"), attrs
+
+        (alarm,) = cloudwatch.describe_alarms(AlarmNames=[f"{run.stack.name}-watch-stalled"])["MetricAlarms"]
+        queue_name = watch_url.rsplit("/", 1)[1]
+        assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SQS", "ApproximateAgeOfOldestMessage")
+        assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": queue_name}]
+        assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+        assert alarm["Threshold"] * 10 < int(attrs["MessageRetentionPeriod"])
+        topic = run.stack.outputs["AlarmTopicArn"]
+        assert alarm["AlarmActions"] == alarm["OKActions"] == [topic]
+
+        # Started again, the consumer takes it, and the queues drain.
+        run.pollers.append(watching)
+        run.deliver()
+        run.check()
+    except BaseException:
+        print(f"--- last lines of the function's log:\n{log_tail(run.function.log_path)}")
+        raise
+    finally:
+        run.stop()
 
 
 def test_the_demo_tells_the_story():

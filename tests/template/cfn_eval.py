@@ -117,6 +117,9 @@ class Deployment:
             if fn == "Fn::Select":
                 index, items = arg
                 return self.value(items)[int(self.value(index))]
+            if fn == "Fn::FindInMap":
+                mapping, key, attribute = (self.value(x) for x in arg)
+                return self.cfn["Mappings"][mapping][key][attribute]
             if fn == "Fn::Sub":
                 return self._sub(*(arg if isinstance(arg, list) else [arg, {}]))
             if fn in RULE_AND_CONDITION_FUNCTIONS:

@@ -8,6 +8,7 @@ real bundle and validates its output the same way.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -55,6 +56,70 @@ def test_serverless_repo_metadata():
     # The files sit under the template's folder (sam package uploads them).
     for name in ("LicenseUrl", "ReadmeUrl"):
         assert (ROOT / app[name]).is_file(), app[name]
+
+
+def package_module():
+    sys.path.insert(0, str(PACKAGE.parent))
+    try:
+        import package
+    finally:
+        sys.path.pop(0)
+    return package
+
+
+# Types the Serverless Application Repository does not take (not on its list
+# of supported resources), which `make package` leaves out of
+# dist/sar-template.json.
+SAR_LEFT_OUT = {"AWS::Logs::QueryDefinition"}
+# Those that make SAR ask for CAPABILITY_RESOURCE_POLICY ("Application
+# capabilities" in its developer guide).
+RESOURCE_POLICIES = {
+    "AWS::Lambda::Permission",
+    "AWS::Lambda::LayerVersionPermission",
+    "AWS::Events::EventBusPolicy",
+    "AWS::IAM::Policy",
+    "AWS::ApplicationAutoScaling::ScalingPolicy",
+    "AWS::S3::BucketPolicy",
+    "AWS::SQS::QueuePolicy",
+    "AWS::SNS::TopicPolicy",
+}
+
+
+def test_every_resource_type_is_one_the_repository_takes_or_left_out():
+    """A type added to the template is a decision: one SAR takes (on its list),
+    or one the application for SAR leaves out, with nothing naming it."""
+    types = {body["Type"] for body in source()["Resources"].values()}
+    supported = package_module().SAR_SUPPORTED
+    assert types <= supported | SAR_LEFT_OUT, types - supported - SAR_LEFT_OUT
+    assert not SAR_LEFT_OUT & supported
+
+
+def test_the_capabilities_a_deployment_acknowledges_are_documented():
+    """The role needs CAPABILITY_IAM; the policies on the bucket, queues,
+    topics and function make the repository ask for CAPABILITY_RESOURCE_POLICY
+    too: the pages a deployer reads name both."""
+    types = {body["Type"] for body in source()["Resources"].values()}
+    assert types & RESOURCE_POLICIES
+    for page in ("docs/deploy.md", "docs/sar.md"):
+        text = (ROOT / page).read_text()
+        assert "CAPABILITY_IAM" in text and "CAPABILITY_RESOURCE_POLICY" in text, page
+
+
+def test_make_publish_refuses_placeholder_urls_in_one_line():
+    """Until the metadata names the project's real pages, make publish stops
+    before building anything, with one line saying what to set."""
+    placeholder = "github.com/OWNER/"
+    held = placeholder in (ROOT / "template.yaml").read_text() or placeholder in (ROOT / "docs/sar.md").read_text()
+    done = subprocess.run(
+        ["make", "--no-print-directory", "publish"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    lines = done.stdout.strip().splitlines()
+    assert done.returncode != 0
+    if held:
+        assert len(lines) == 1 and lines[0].startswith("error: ") and "HomePageUrl" in lines[0], done.stdout
+    else:
+        # Past the check: the next refusal is the missing bucket.
+        assert len(lines) == 1 and lines[0].startswith("usage: make publish BUCKET="), done.stdout
 
 
 def test_version_and_license_match_the_crate():
@@ -119,6 +184,17 @@ def test_packaged_template_deploys_the_bundle_without_a_build(tmp_path):
     assert {app["LicenseUrl"], app["ReadmeUrl"]} == {"LICENSE", "docs/sar.md"}
     for name in ("samconfig.toml", app["LicenseUrl"], app["ReadmeUrl"]):
         assert (out / name).read_bytes() == (ROOT / name).read_bytes(), name
+    # For the Serverless Application Repository: the same stack, less what it
+    # does not take.
+    sar = json.loads((out / "sar-template.json").read_text())
+    left_out = {n for n, body in packaged["Resources"].items() if body["Type"] in SAR_LEFT_OUT}
+    assert left_out and set(sar["Resources"]) == set(packaged["Resources"]) - left_out
+    assert {body["Type"] for body in sar["Resources"].values()} <= package_module().SAR_SUPPORTED
+    assert {k: v for k, v in sar.items() if k != "Resources"} == {k: v for k, v in packaged.items() if k != "Resources"}
+    # The scripts the alarms' runbooks name, runnable where the Makefile is not.
+    for name in ("redrive.sh", "smoke.sh"):
+        assert (out / name).read_bytes() == (ROOT / "tools" / name).read_bytes(), name
+        assert os.access(out / name, os.X_OK), name
 
     sam = shutil.which("sam")
     if sam is None:
@@ -144,11 +220,7 @@ def test_package_refuses_a_missing_bundle(tmp_path):
 def test_package_refuses_a_template_it_cannot_edit(tmp_path, monkeypatch):
     """When the two lines it edits change in template.yaml, it says so instead
     of writing a template that would still ask for a Rust build."""
-    sys.path.insert(0, str(PACKAGE.parent))
-    try:
-        import package
-    finally:
-        sys.path.pop(0)
+    package = package_module()
     text = (ROOT / "template.yaml").read_text()
     with pytest.raises(package.PackageError, match="BuildMethod"):
         package.packaged(text.replace(package.BUILD_METHOD, "      BuildMethod: makefile\n"))
