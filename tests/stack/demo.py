@@ -99,6 +99,10 @@ def tell(aws, run: Run) -> None:
     show(sorted({r.url for r in stale_before}), run, labels, distribution)
 
     second = run.deliver()
+    say(
+        "the function waited until each change was 2 s old (deployed, a minute: MARGIN_SECONDS), so that "
+        "no server keeps a copy it was fetching as the upload landed"
+    )
     say(f"the function's invalidation: {describe(second)}")
     for d, paths in second:
         say(f"  CreateInvalidation on {d}: {' '.join(paths[:12])}{' ...' if len(paths) > 12 else ''}")

@@ -140,6 +140,10 @@ class Function:
             "AWS_LAMBDA_FUNCTION_NAME": "_",
             "AWS_LAMBDA_FUNCTION_VERSION": config.get("Version", "$LATEST"),
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.memory),
+            # A change waits 2 s to age before the function invalidates it,
+            # not the deployed minute (MARGIN_SECONDS): the minute is tested
+            # on virtual time (tests/sim, tests/cloudfront.rs).
+            "MARGIN_SECONDS": "2",
         }
         if self.stack.log_format:
             # Lambda sets this from the function's LoggingConfig.
