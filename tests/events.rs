@@ -366,3 +366,51 @@ fn reading_the_text_gives_what_reading_the_json_gives() {
     let err = event::parse_text("{\"Records\": [").unwrap_err().to_string();
     assert!(err.contains("received text that is not JSON"), "{err}");
 }
+
+#[test]
+fn a_lifecycle_expiration_of_a_version_changes_nothing_a_viewer_gets() {
+    // Issue 15, item 9: in a versioned bucket a lifecycle rule removes for
+    // good only noncurrent versions and expired delete markers. Without a
+    // version ID, or with `null` (versioning off or suspended), it may be
+    // the object itself.
+    let s3 = |version: Option<&str>| {
+        let mut object = json!({"key": "css/site.css"});
+        if let Some(v) = version {
+            object["versionId"] = json!(v);
+        }
+        json!({"Records": [{"eventSource": "aws:s3", "eventName": "LifecycleExpiration:Delete",
+            "eventTime": "2026-11-26T00:12:41.000Z", "s3": {"bucket": {"name": "b"}, "object": object}}]})
+    };
+    let changes = |event: &Value| event::parse(event).unwrap().units[0].changes.len();
+    assert_eq!(changes(&s3(Some("3HL4kqtJlcpXroDTDmJ"))), 0);
+    assert_eq!(changes(&s3(Some("null"))), 1);
+    assert_eq!(changes(&s3(None)), 1);
+    let eventbridge = |deletion: &str, version: Option<&str>| {
+        let mut object = json!({"key": "css/site.css"});
+        if let Some(v) = version {
+            object["version-id"] = json!(v);
+        }
+        json!({"source": "aws.s3", "detail-type": "Object Deleted", "time": "2026-11-26T00:12:41Z",
+            "detail": {"bucket": {"name": "b"}, "object": object, "reason": "Lifecycle Expiration",
+                "deletion-type": deletion}})
+    };
+    assert_eq!(changes(&eventbridge("Permanently Deleted", Some("3HL4kqtJ"))), 0);
+    assert_eq!(changes(&eventbridge("Permanently Deleted", None)), 1);
+    assert_eq!(
+        changes(&eventbridge("Delete Marker Created", Some("3HL4kqtJ"))),
+        1
+    );
+    let ignored = &event::parse(&s3(Some("3HL4kqtJ"))).unwrap().units[0].ignored;
+    assert!(ignored[0].reason.contains("noncurrent version"), "{ignored:?}");
+}
+
+#[test]
+fn a_key_eventbridge_reads_two_ways_is_one_change() {
+    // Issue 15, item 11: both readings are invalidated, and counted once.
+    let event = json!({"source": "aws.s3", "detail-type": "Object Created", "time": "2026-11-26T00:12:41Z",
+        "detail": {"bucket": {"name": "b"}, "object": {"key": "reports/q3+summary.pdf"}, "reason": "PutObject"}});
+    let incoming = event::parse(&event).unwrap();
+    let plan = plan_with(&incoming.units, &config(&[("DISTRIBUTION_IDS", "E1")]));
+    assert_eq!(plan.stats[0].changes, 1);
+    assert_eq!(plan.stats[0].paths_requested, 2);
+}

@@ -181,8 +181,32 @@ mod tests {
         };
         assert_eq!(throttled.reason(), "Throttled");
         assert!(!throttled.waits_for_room());
-        let busy = SubmitError::TooManyInProgress { distribution: d };
+        let busy = SubmitError::TooManyInProgress {
+            distribution: d.clone(),
+        };
         assert_eq!(busy.reason(), "TooManyInProgress");
         assert!(busy.waits_for_room());
+        // Issue 15, item 11: the share is no longer "half" of anything.
+        let no_room = SubmitError::NoRoom {
+            distribution: d,
+            held: Held {
+                files: 10,
+                wildcards: 15,
+            },
+            units: 3,
+        }
+        .to_string();
+        assert!(
+            no_room.contains("its share of what is free") && !no_room.contains("half"),
+            "{no_room}"
+        );
+        assert_eq!(
+            SubmitError::TooRecent {
+                units: 2,
+                seconds: 40
+            }
+            .retry_after(1),
+            Some(std::time::Duration::from_secs(40))
+        );
     }
 }

@@ -90,6 +90,14 @@ pub const EXPECTED: &[Expect] = &[
         &[],
     ),
     expect("s3-test-event.json", &[], &[]),
+    // A versioned bucket: a noncurrent version expired changes nothing a
+    // viewer gets; the current version expired (a delete marker) does, and
+    // so may a version deleted by hand (it may be the current one).
+    expect(
+        "s3-versioned-bucket.json",
+        &["/js/app.js", "/promo/summer.html"],
+        &["css/site.css"],
+    ),
     expect("sns-s3.json", &["/fonts/inter.woff2"], &[]),
     // Both readings of a key with '+': EventBridge does not document its encoding.
     expect(
