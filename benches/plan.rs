@@ -27,8 +27,7 @@ fn sqs_batch(n: usize) -> Value {
 }
 
 fn benches(c: &mut Criterion) {
-    let config =
-        Config::from_lookup(|n| (n == "DISTRIBUTION_IDS").then(|| "E1ABC,E2DEF".to_owned())).unwrap();
+    let config = Config::from_pairs(&[("DISTRIBUTION_IDS", "E1ABC,E2DEF")]).unwrap();
     let Distributions::Listed(targets) = &config.distributions else {
         unreachable!()
     };

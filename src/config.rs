@@ -1,10 +1,14 @@
 //! The function's settings, read from the environment once at cold start and
-//! validated there, so a bad value stops the function at init with a message
-//! naming the variable instead of failing every invocation later.
+//! validated there: a bad value is refused at init, logged once with the
+//! variable, what was received and what is expected, and every invocation
+//! then fails with that one line (see `start::refuse_every_invocation`),
+//! until it is fixed.
 
 use crate::budget::HELD_FILES;
 use crate::filter::Glob;
 use std::fmt;
+use std::ops::RangeInclusive;
+use std::str::FromStr;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{variable}: {problem} (received {received:?})")]
@@ -48,6 +52,14 @@ impl DistributionId {
     }
 }
 
+impl FromStr for DistributionId {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        DistributionId::parse(s)
+    }
+}
+
 impl fmt::Display for DistributionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -84,6 +96,16 @@ impl OriginPath {
     /// lies outside the origin path.
     pub fn strip<'k>(&self, key: &'k str) -> Option<&'k str> {
         key.strip_prefix(&self.key_prefix)
+    }
+}
+
+/// An origin path that is one: `/` and the empty string are none (see
+/// [`OriginPath::parse`]).
+impl FromStr for OriginPath {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        OriginPath::parse(s)?.ok_or_else(|| "an origin path is /segment[/segment...]".into())
     }
 }
 
@@ -185,188 +207,209 @@ impl Config {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
+    /// The settings of `pairs` (variable, value), as the environment would
+    /// give them: for tests and examples.
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+    }
+
     /// Reads the settings through `lookup` (the environment, or a table in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).unwrap_or_default();
+        let read = Reader(lookup);
+        Ok(Config {
+            distributions: distributions(&read)?,
+            dry_run: read.flag("DRY_RUN")?,
+            index_document: index_document(&read)?,
+            include: read.list("INCLUDE")?,
+            exclude: read.list("EXCLUDE")?,
+            skip_hashed_names: read.flag("SKIP_HASHED_NAMES")?,
+            max_paths: match read.number("MAX_PATHS", DEFAULT_MAX_PATHS, 0..=HELD_FILES, MAX_PATHS_IS)? {
+                // As many as CloudFront holds in progress.
+                0 => HELD_FILES,
+                n => n,
+            },
+            metrics_namespace: read
+                .optional::<Namespace>("METRICS_NAMESPACE")?
+                .map_or_else(|| DEFAULT_METRICS_NAMESPACE.to_owned(), |n| n.0),
+            watch_queue_url: read.optional::<QueueUrl>("WATCH_QUEUE_URL")?.map(|u| u.0),
+            fresh_topic_arn: read.optional::<TopicArn>("FRESH_TOPIC_ARN")?.map(|a| a.0),
+            queue_url: read.optional::<QueueUrl>("QUEUE_URL")?.map(|u| u.0),
+            max_concurrency: read.number(
+                "MAX_CONCURRENCY",
+                DEFAULT_MAX_CONCURRENCY,
+                1..=1000,
+                CONCURRENCY_IS,
+            )?,
+            margin_ms: read.number("MARGIN_SECONDS", DEFAULT_MARGIN_SECONDS, 0..=600, MARGIN_IS)? as i64
+                * 1000,
+        })
+    }
+}
 
-        const ORIGIN: &str = "ORIGIN_PATH";
-        let raw_origin = get(ORIGIN);
-        let default_origin =
-            OriginPath::parse(raw_origin.trim()).map_err(|e| ConfigError::new(ORIGIN, e, &raw_origin))?;
+const MAX_PATHS_IS: &str = "a whole number of paths from 1 to 3000 (CloudFront holds at most 3,000 paths in \
+                            progress per distribution), or 0 for that many";
+const CONCURRENCY_IS: &str =
+    "a whole number from 1 to 1000: the most invocations of the function that run at once";
+const MARGIN_IS: &str =
+    "a whole number of seconds from 0 to 600: how old a change must be before it is invalidated";
 
-        const IDS: &str = "DISTRIBUTION_IDS";
-        let raw_ids = get(IDS);
-        let distributions = if raw_ids.trim().eq_ignore_ascii_case("auto") {
-            Distributions::Auto
-        } else {
-            let mut targets: Vec<Target> = Vec::new();
-            for entry in raw_ids.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                let (id, origin) = match entry.split_once('=') {
-                    Some((id, origin)) => (
-                        id.trim(),
-                        OriginPath::parse(origin.trim())
-                            .map_err(|e| ConfigError::new(IDS, format!("in {entry:?}: {e}"), &raw_ids))?,
-                    ),
-                    None => (entry, default_origin.clone()),
-                };
-                let id = DistributionId::parse(id).map_err(|e| ConfigError::new(IDS, e, &raw_ids))?;
-                // One distribution may serve the bucket through several
-                // origins (E1=/site,E1=/assets); the same pair twice is a slip.
-                let target = Target { id, origin };
-                if targets.contains(&target) {
-                    return Err(ConfigError::new(
-                        IDS,
-                        format!("{target} is listed twice"),
-                        &raw_ids,
-                    ));
-                }
-                targets.push(target);
-            }
-            if targets.is_empty() {
-                return Err(ConfigError::new(
-                    IDS,
-                    "required: CloudFront distribution IDs, comma-separated, each optionally \
-                     with its origin path (E1ABC,E2DEF=/static), or auto",
-                    &raw_ids,
-                ));
-            }
-            Distributions::Listed(targets)
-        };
+/// Reads variables and builds the error that names the variable and the
+/// value received, once for every kind of setting.
+struct Reader<F>(F);
 
-        let flag = |name: &'static str| -> Result<bool, ConfigError> {
-            let raw = get(name);
-            match raw.trim().to_ascii_lowercase().as_str() {
-                "" | "false" | "0" | "no" => Ok(false),
-                "true" | "1" | "yes" => Ok(true),
-                _ => Err(ConfigError::new(name, "expected true or false", &raw)),
-            }
-        };
-        let globs = |name: &'static str| -> Result<Vec<Glob>, ConfigError> {
-            let raw = get(name);
-            raw.split(',')
-                .map(str::trim)
-                .filter(|p| !p.is_empty())
-                .map(|p| Glob::parse(p).map_err(|e| ConfigError::new(name, e, &raw)))
-                .collect()
-        };
+impl<F: Fn(&str) -> Option<String>> Reader<F> {
+    /// The value, `""` when unset.
+    fn raw(&self, name: &str) -> String {
+        (self.0)(name).unwrap_or_default()
+    }
 
-        const INDEX: &str = "INDEX_DOCUMENT";
-        let index_document = match lookup(INDEX) {
-            None => Some("index.html".to_owned()),
-            Some(raw) if raw.trim().is_empty() => None,
-            Some(raw) if raw.contains('/') || raw.contains('*') => {
-                return Err(ConfigError::new(
-                    INDEX,
-                    "a file name such as index.html, or empty to turn it off",
-                    &raw,
-                ));
-            }
-            Some(raw) => Some(raw.trim().to_owned()),
-        };
+    fn error(&self, name: &'static str, problem: impl Into<String>) -> ConfigError {
+        ConfigError::new(name, problem, &self.raw(name))
+    }
 
-        const MAX: &str = "MAX_PATHS";
-        let raw_max = get(MAX);
-        let max_paths = match raw_max.trim() {
-            "" => DEFAULT_MAX_PATHS,
-            n => match n.parse::<usize>() {
-                Ok(0) => HELD_FILES,
-                Ok(n) if n <= HELD_FILES => n,
-                _ => {
-                    return Err(ConfigError::new(
-                        MAX,
-                        "a whole number of paths from 1 to 3000 (CloudFront holds at most 3,000 paths in \
-                         progress per distribution), or 0 for that many",
-                        &raw_max,
-                    ));
-                }
+    /// `true`/`false` in any case, `1`/`0`, `yes`/`no`; unset is false.
+    fn flag(&self, name: &'static str) -> Result<bool, ConfigError> {
+        match self.raw(name).trim().to_ascii_lowercase().as_str() {
+            "" | "false" | "0" | "no" => Ok(false),
+            "true" | "1" | "yes" => Ok(true),
+            _ => Err(self.error(name, "expected true or false")),
+        }
+    }
+
+    /// A comma-separated list; blank items are skipped.
+    fn list<T: FromStr<Err = String>>(&self, name: &'static str) -> Result<Vec<T>, ConfigError> {
+        let raw = self.raw(name);
+        raw.split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(|item| item.parse().map_err(|e| self.error(name, e)))
+            .collect()
+    }
+
+    /// A value, or `None` when unset or blank.
+    fn optional<T: FromStr<Err = String>>(&self, name: &'static str) -> Result<Option<T>, ConfigError> {
+        match self.raw(name).trim() {
+            "" => Ok(None),
+            value => value.parse().map(Some).map_err(|e| self.error(name, e)),
+        }
+    }
+
+    /// A whole number within `range`, `default` when unset or blank.
+    fn number(
+        &self,
+        name: &'static str,
+        default: usize,
+        range: RangeInclusive<usize>,
+        expected: &str,
+    ) -> Result<usize, ConfigError> {
+        match self.raw(name).trim() {
+            "" => Ok(default),
+            value => value
+                .parse()
+                .ok()
+                .filter(|n| range.contains(n))
+                .ok_or_else(|| self.error(name, expected)),
+        }
+    }
+}
+
+/// `DISTRIBUTION_IDS`: `auto`, or entries `ID` or `ID=/origin/path`, an
+/// entry without a path taking `ORIGIN_PATH`.
+fn distributions<F: Fn(&str) -> Option<String>>(read: &Reader<F>) -> Result<Distributions, ConfigError> {
+    const IDS: &str = "DISTRIBUTION_IDS";
+    let default_origin = match read.raw("ORIGIN_PATH").trim() {
+        "" => None,
+        origin => OriginPath::parse(origin).map_err(|e| read.error("ORIGIN_PATH", e))?,
+    };
+    let raw = read.raw(IDS);
+    if raw.trim().eq_ignore_ascii_case("auto") {
+        return Ok(Distributions::Auto);
+    }
+    let mut targets: Vec<Target> = Vec::new();
+    for entry in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let target = match entry.split_once('=') {
+            Some((id, origin)) => Target {
+                id: id.trim().parse().map_err(|e| read.error(IDS, e))?,
+                origin: OriginPath::parse(origin.trim())
+                    .map_err(|e| read.error(IDS, format!("in {entry:?}: {e}")))?,
+            },
+            None => Target {
+                id: entry.parse().map_err(|e| read.error(IDS, e))?,
+                origin: default_origin.clone(),
             },
         };
-
-        const NAMESPACE: &str = "METRICS_NAMESPACE";
-        let raw_namespace = get(NAMESPACE);
-        let metrics_namespace = match raw_namespace.trim() {
-            "" => DEFAULT_METRICS_NAMESPACE.to_owned(),
-            ns if ns.len() <= 255
-                && !ns.starts_with("AWS/")
-                && ns
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || ".-_/#:".contains(c)) =>
-            {
-                ns.to_owned()
-            }
-            _ => {
-                return Err(ConfigError::new(
-                    NAMESPACE,
-                    "a CloudWatch namespace: up to 255 letters, digits and . - _ / # :, not starting \
-                     with AWS/",
-                    &raw_namespace,
-                ));
-            }
-        };
-        let optional = |name: &str| Some(get(name).trim().to_owned()).filter(|v| !v.is_empty());
-        const TOPIC: &str = "FRESH_TOPIC_ARN";
-        let fresh_topic_arn = optional(TOPIC);
-        if let Some(arn) = &fresh_topic_arn
-            && !(arn.starts_with("arn:") && arn.split(':').nth(2) == Some("sns"))
-        {
-            return Err(ConfigError::new(
-                TOPIC,
-                "an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME), or empty",
-                arn,
-            ));
+        // One distribution may serve the bucket through several origins
+        // (E1=/site,E1=/assets); the same pair twice is a slip.
+        if targets.contains(&target) {
+            return Err(read.error(IDS, format!("{target} is listed twice")));
         }
-        for name in ["WATCH_QUEUE_URL", "QUEUE_URL"] {
-            if let Some(url) = optional(name)
-                && !(url.starts_with("https://") || url.starts_with("http://"))
-            {
-                return Err(ConfigError::new(
-                    name,
-                    "an SQS queue URL (https://...), or empty",
-                    &url,
-                ));
-            }
+        targets.push(target);
+    }
+    if targets.is_empty() {
+        return Err(read.error(
+            IDS,
+            "required: CloudFront distribution IDs, comma-separated, each optionally with its origin path \
+             (E1ABC,E2DEF=/static), or auto",
+        ));
+    }
+    Ok(Distributions::Listed(targets))
+}
+
+/// `INDEX_DOCUMENT`: `index.html` when unset, none when empty.
+fn index_document<F: Fn(&str) -> Option<String>>(read: &Reader<F>) -> Result<Option<String>, ConfigError> {
+    const INDEX: &str = "INDEX_DOCUMENT";
+    match (read.0)(INDEX) {
+        None => Ok(Some("index.html".to_owned())),
+        Some(raw) if raw.trim().is_empty() => Ok(None),
+        Some(raw) if raw.contains(['/', '*']) => {
+            Err(read.error(INDEX, "a file name such as index.html, or empty to turn it off"))
         }
+        Some(raw) => Ok(Some(raw.trim().to_owned())),
+    }
+}
 
-        let number =
-            |name: &'static str, default: usize, range: std::ops::RangeInclusive<usize>, what: &str| {
-                let raw = get(name);
-                match raw.trim() {
-                    "" => Ok(default),
-                    n => n
-                        .parse::<usize>()
-                        .ok()
-                        .filter(|n| range.contains(n))
-                        .ok_or_else(|| ConfigError::new(name, what.to_owned(), &raw)),
-                }
-            };
-        let max_concurrency = number(
-            "MAX_CONCURRENCY",
-            DEFAULT_MAX_CONCURRENCY,
-            1..=1000,
-            "a whole number from 1 to 1000: the most invocations of the function that run at once",
-        )?;
-        let margin_s = number(
-            "MARGIN_SECONDS",
-            DEFAULT_MARGIN_SECONDS,
-            0..=600,
-            "a whole number of seconds from 0 to 600: how old a change must be before it is invalidated",
-        )?;
+/// A CloudWatch namespace: up to 255 letters, digits and `. - _ / # :`, not
+/// starting with `AWS/`.
+struct Namespace(String);
 
-        Ok(Config {
-            distributions,
-            dry_run: flag("DRY_RUN")?,
-            index_document,
-            include: globs("INCLUDE")?,
-            exclude: globs("EXCLUDE")?,
-            skip_hashed_names: flag("SKIP_HASHED_NAMES")?,
-            max_paths,
-            metrics_namespace,
-            watch_queue_url: optional("WATCH_QUEUE_URL"),
-            fresh_topic_arn,
-            queue_url: optional("QUEUE_URL"),
-            max_concurrency,
-            margin_ms: margin_s as i64 * 1000,
+impl FromStr for Namespace {
+    type Err = String;
+
+    fn from_str(ns: &str) -> Result<Self, String> {
+        let ok = ns.len() <= 255
+            && !ns.starts_with("AWS/")
+            && ns
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-_/#:".contains(c));
+        ok.then(|| Namespace(ns.to_owned())).ok_or_else(|| {
+            "a CloudWatch namespace: up to 255 letters, digits and . - _ / # :, not starting with AWS/".into()
         })
+    }
+}
+
+/// An SQS queue URL.
+struct QueueUrl(String);
+
+impl FromStr for QueueUrl {
+    type Err = String;
+
+    fn from_str(url: &str) -> Result<Self, String> {
+        (url.starts_with("https://") || url.starts_with("http://"))
+            .then(|| QueueUrl(url.to_owned()))
+            .ok_or_else(|| "an SQS queue URL (https://...), or empty".into())
+    }
+}
+
+/// An SNS topic ARN.
+struct TopicArn(String);
+
+impl FromStr for TopicArn {
+    type Err = String;
+
+    fn from_str(arn: &str) -> Result<Self, String> {
+        (arn.starts_with("arn:") && arn.split(':').nth(2) == Some("sns"))
+            .then(|| TopicArn(arn.to_owned()))
+            .ok_or_else(|| "an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME), or empty".into())
     }
 }
 
@@ -375,7 +418,7 @@ mod tests {
     use super::*;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+        Config::from_pairs(vars)
     }
 
     fn targets(c: &Config) -> Vec<(String, String)> {

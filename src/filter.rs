@@ -39,6 +39,14 @@ impl Glob {
     }
 }
 
+impl std::str::FromStr for Glob {
+    type Err = String;
+
+    fn from_str(pattern: &str) -> Result<Self, String> {
+        Glob::parse(pattern)
+    }
+}
+
 impl fmt::Display for Glob {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.pattern)

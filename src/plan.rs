@@ -373,12 +373,11 @@ mod tests {
     }
 
     fn config(ids: &str, origin: &str) -> Config {
-        Config::from_lookup(|n| match n {
-            "DISTRIBUTION_IDS" => Some(ids.into()),
-            "ORIGIN_PATH" => Some(origin.into()),
-            "MAX_PATHS" => Some("0".into()),
-            _ => None,
-        })
+        Config::from_pairs(&[
+            ("DISTRIBUTION_IDS", ids),
+            ("ORIGIN_PATH", origin),
+            ("MAX_PATHS", "0"),
+        ])
         .unwrap()
     }
 
@@ -695,7 +694,7 @@ mod tests {
     }
 
     fn config_with(vars: &[(&str, &str)]) -> Config {
-        Config::from_lookup(|n| vars.iter().find(|(k, _)| *k == n).map(|(_, v)| v.to_string())).unwrap()
+        Config::from_pairs(vars).unwrap()
     }
 
     #[test]

@@ -15,22 +15,16 @@ use std::time::Duration;
 
 /// As many paths as CloudFront holds: these tests count exact paths.
 fn config(ids: &str, dry_run: bool) -> Config {
-    Config::from_lookup(|n| match n {
-        "DISTRIBUTION_IDS" => Some(ids.into()),
-        "DRY_RUN" => Some(dry_run.to_string()),
-        "MAX_PATHS" => Some("0".into()),
-        _ => None,
-    })
+    Config::from_pairs(&[
+        ("DISTRIBUTION_IDS", ids),
+        ("DRY_RUN", &dry_run.to_string()),
+        ("MAX_PATHS", "0"),
+    ])
     .unwrap()
 }
 
 fn config_max(ids: &str, max_paths: usize) -> Config {
-    Config::from_lookup(|n| match n {
-        "DISTRIBUTION_IDS" => Some(ids.into()),
-        "MAX_PATHS" => Some(max_paths.to_string()),
-        _ => None,
-    })
-    .unwrap()
+    Config::from_pairs(&[("DISTRIBUTION_IDS", ids), ("MAX_PATHS", &max_paths.to_string())]).unwrap()
 }
 
 /// The production retry policy with the waits shrunk so tests run fast.

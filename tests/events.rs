@@ -11,7 +11,7 @@ mod support;
 use support::{CHECKED_ELSEWHERE, EXPECTED, MANIFEST_DIR, event_path};
 
 fn config(vars: &[(&str, &str)]) -> Config {
-    Config::from_lookup(|n| vars.iter().find(|(k, _)| *k == n).map(|(_, v)| v.to_string())).unwrap()
+    Config::from_pairs(vars).unwrap()
 }
 
 fn plan_with(units: &[cloudfront_invalidator::event::Unit], config: &Config) -> plan::Plan {

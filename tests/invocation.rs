@@ -37,7 +37,7 @@ fn iso(ms: i64) -> String {
 }
 
 fn config(vars: &[(&str, &str)]) -> Config {
-    Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())).unwrap()
+    Config::from_pairs(vars).unwrap()
 }
 
 /// An S3 notification record: `key` uploaded at `at_ms`.

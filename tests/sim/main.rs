@@ -248,10 +248,8 @@ async fn simulate(scenario: Scenario) -> Figures {
         (w.sqs.url(sqs::CHANGES), w.sqs.url(sqs::WATCHES))
     };
     let settings = scenario.settings(&queue_url, &watch_url);
-    let config = cloudfront_invalidator::Config::from_lookup(|name| {
-        settings.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())
-    })
-    .expect("the scenario's settings");
+    let pairs: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let config = cloudfront_invalidator::Config::from_pairs(&pairs).expect("the scenario's settings");
     let reserved = (scenario.wiring == Wiring::Direct).then_some(scenario.concurrency);
     let lambda = Arc::new(Lambda::new(world.clone(), config, rng.fork(), reserved));
     let done = Arc::new(AtomicBool::new(false));
