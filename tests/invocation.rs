@@ -733,3 +733,85 @@ async fn invalidations_in_progress_beyond_the_lookups_fail_the_reading() {
     invoke(&invalidator, &event).await.unwrap();
     assert_eq!(requests(&fake).len(), 26);
 }
+
+/// Records (queue URL, receipt handles, seconds) of every
+/// ChangeMessageVisibilityBatch the rule answers.
+type Delays = Arc<Mutex<Vec<(String, Vec<String>, Vec<i32>)>>>;
+
+fn recording_delays(delays: &Delays) -> Rule {
+    let delays = delays.clone();
+    mock!(aws_sdk_sqs::Client::change_message_visibility_batch)
+        .match_requests(move |r| {
+            let entries = r.entries();
+            assert!(entries.len() <= 10, "ChangeMessageVisibilityBatch takes 10 entries at most");
+            delays.lock().unwrap().push((
+                r.queue_url().unwrap_or_default().to_owned(),
+                entries.iter().map(|e| e.receipt_handle().to_owned()).collect(),
+                entries.iter().map(|e| e.visibility_timeout().unwrap_or(-1)).collect(),
+            ));
+            true
+        })
+        .sequence()
+        .output(|| {
+            aws_sdk_sqs::operation::change_message_visibility_batch::ChangeMessageVisibilityBatchOutput::builder()
+                .set_successful(Some(vec![]))
+                .set_failed(Some(vec![]))
+                .build()
+                .unwrap()
+        })
+        .repeatedly()
+        .build()
+}
+
+#[tokio::test(start_paused = true)]
+async fn messages_waiting_for_room_and_watches_come_back_after_their_own_delays() {
+    // 25 changes find no room at E1 (another client's 15 wildcards and
+    // MAX_PATHS 1 leave room for one exact path): 24 come back from the
+    // changes queue after the retry delay of their receive count, ten
+    // handles a call; a watch still in progress comes back from the watch
+    // queue after a minute.
+    let start = Instant::now();
+    let fake = Shared::default();
+    fake.lock().unwrap().hold = Duration::from_secs(900);
+    let wildcards: Vec<String> = (0..15).map(|i| format!("/other/{i}/*")).collect();
+    fake.lock()
+        .unwrap()
+        .add("E1", ("OTHER".into(), "other".into(), wildcards, wall(start)));
+    let delays = Delays::default();
+    const CHANGES: &str = "https://sqs.us-east-1.amazonaws.com/1/changes";
+    let config = config(&[
+        ("DISTRIBUTION_IDS", "E1"),
+        ("MAX_PATHS", "1"),
+        ("WATCH_QUEUE_URL", WATCHES),
+        ("QUEUE_URL", CHANGES),
+    ]);
+    let invalidator = environment(&client(&cloudfront(&fake, start)), &config, start)
+        .with_queues(queues(&[recording_delays(&delays), sent()], &[]));
+    let old = wall(start) - 3_600_000;
+    let mut bodies: Vec<Value> = (0..25)
+        .map(|i| json!({"Records": [record(&format!("d{i}/f.css"), old, "ObjectCreated:Put")]}))
+        .collect();
+    bodies.push(watch("OTHER", start));
+    let mut event = sqs(&bodies);
+    // The third time these changes come.
+    for record in event["Records"].as_array_mut().unwrap() {
+        record["attributes"]["ApproximateReceiveCount"] = json!("3");
+    }
+    let Response::Batch(batch) = invoke(&invalidator, &event).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(batch.batch_item_failures.len(), 25, "24 changes and the watch");
+    let delays = delays.lock().unwrap();
+    let changes: Vec<&(String, Vec<String>, Vec<i32>)> = delays.iter().filter(|d| d.0 == CHANGES).collect();
+    assert_eq!(changes.iter().map(|d| d.1.len()).collect::<Vec<_>>(), [10, 10, 4]);
+    assert!(
+        changes.iter().flat_map(|d| &d.2).all(|&s| s == 480),
+        "8 minutes at the third receive"
+    );
+    let watches: Vec<&(String, Vec<String>, Vec<i32>)> = delays.iter().filter(|d| d.0 == WATCHES).collect();
+    assert_eq!(watches.len(), 1);
+    assert_eq!(
+        (watches[0].1.as_slice(), watches[0].2.as_slice()),
+        (&["r-25".to_string()][..], &[60][..])
+    );
+}
