@@ -185,20 +185,8 @@ pub fn respond(
         pending,
     } = outcome;
     let units = &incoming.units;
-    let rejected_records: usize = units.iter().map(|u| u.rejected.len()).sum();
-    metrics::rejected(rejected_records);
-    // Why each unit failed, in unit order: unreadable records first.
-    let mut reasons: BTreeMap<usize, Vec<String>> = BTreeMap::new();
-    for (i, unit) in units.iter().enumerate() {
-        for rejected in &unit.rejected {
-            reasons.entry(i).or_default().push(rejected.reason.clone());
-        }
-    }
-    for failure in &failed {
-        for &i in &failure.units {
-            reasons.entry(i).or_default().push(failure.error.to_string());
-        }
-    }
+    metrics::rejected(units.iter().map(|u| u.rejected.len()).sum());
+    let failed_messages = failed_messages(&incoming, &failed);
     let mut summary = Summary {
         envelope: incoming.envelope,
         test_event: units.iter().any(|u| u.test_event),
@@ -213,43 +201,14 @@ pub fn respond(
         rejected: units.iter().flat_map(|u| u.rejected.clone()).collect(),
         failed_messages: Vec::new(),
     };
-    let failed_messages: Option<Vec<FailedMessage>> = reasons
-        .into_iter()
-        .map(|(i, why)| {
-            units[i].message_id.clone().map(|message_id| FailedMessage {
-                message_id,
-                reason: why.join("; "),
-            })
-        })
-        .collect();
     let failures: Vec<SubmitError> = failed.into_iter().map(|f| f.error).collect();
-    // Watches still in progress come back too, as planned, not as failures.
-    let waiting: Vec<String> = pending
-        .iter()
-        .filter_map(|(&i, why)| {
-            debug!("{why}; looking again later");
-            units[i].message_id.clone()
-        })
-        .collect();
     match (incoming.envelope, failed_messages) {
         // Per-message reporting needs every failed message's ID; without one
         // the whole batch fails below and is retried.
         (Envelope::Sqs, Some(failed)) => {
             metrics::reported_for_retry(failed.len());
             summary.failed_messages = failed;
-            log_batch(&summary, units.len(), waiting.len());
-            let mut response = SqsBatchResponse::default();
-            let ids = summary
-                .failed_messages
-                .iter()
-                .map(|f| &f.message_id)
-                .chain(&waiting);
-            for id in ids {
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = id.clone();
-                response.batch_item_failures.push(failure);
-            }
-            Ok(Response::Batch(response))
+            Ok(Response::Batch(batch_response(&summary, &incoming, &pending)))
         }
         _ if !failures.is_empty() => Err(HandlerError::Submit {
             failures,
@@ -260,6 +219,58 @@ pub fn respond(
         }),
         _ => Ok(Response::Summary(summary)),
     }
+}
+
+/// Each unit that failed, with why (unreadable records first), in unit
+/// order; `None` when one of them has no message ID to report it by.
+fn failed_messages(incoming: &Incoming, failed: &[Failure]) -> Option<Vec<FailedMessage>> {
+    let units = &incoming.units;
+    let mut reasons: BTreeMap<UnitIndex, Vec<String>> = BTreeMap::new();
+    for (i, unit) in units.iter().enumerate() {
+        for rejected in &unit.rejected {
+            reasons.entry(i).or_default().push(rejected.reason.clone());
+        }
+    }
+    for failure in failed {
+        for &i in &failure.units {
+            reasons.entry(i).or_default().push(failure.error.to_string());
+        }
+    }
+    reasons
+        .into_iter()
+        .map(|(i, why)| {
+            units[i].message_id.clone().map(|message_id| FailedMessage {
+                message_id,
+                reason: why.join("; "),
+            })
+        })
+        .collect()
+}
+
+/// The partial batch response: the failed messages, and the watches still
+/// in progress (which come back too, as planned, not as failures).
+fn batch_response(summary: &Summary, incoming: &Incoming, pending: &Pending) -> SqsBatchResponse {
+    let units = &incoming.units;
+    let waiting: Vec<String> = pending
+        .iter()
+        .filter_map(|(&i, why)| {
+            debug!("{why}; looking again later");
+            units[i].message_id.clone()
+        })
+        .collect();
+    log_batch(summary, units.len(), waiting.len());
+    let mut response = SqsBatchResponse::default();
+    let ids = summary
+        .failed_messages
+        .iter()
+        .map(|f| &f.message_id)
+        .chain(&waiting);
+    for id in ids {
+        let mut failure = BatchItemFailure::default();
+        failure.item_identifier = id.clone();
+        response.batch_item_failures.push(failure);
+    }
+    response
 }
 
 /// One line for an SQS batch, and one per failed message with its reason,
