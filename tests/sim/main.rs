@@ -149,6 +149,7 @@ fn main() -> ExitCode {
     println!("{}", header());
     let mut failed = Vec::new();
     let mut totals = Figures::default();
+    let mut families: std::collections::BTreeMap<&'static str, (usize, Figures)> = Default::default();
     for (seed, family) in &options.seeds {
         let scenario = Scenario::for_seed(*seed, family.as_deref());
         let figures = run(scenario);
@@ -159,10 +160,14 @@ fn main() -> ExitCode {
             }
         }
         add(&mut totals, &figures);
+        let family = families.entry(figures.family).or_default();
+        family.0 += 1;
+        add(&mut family.1, &figures);
         if !figures.holds() {
             failed.push((figures.seed, figures.family));
         }
     }
+    println!("{}", by_family(&families));
     println!("{}", summary(&totals, options.seeds.len()));
     if options.fixed && !checks_can_fail() {
         return ExitCode::FAILURE;
@@ -485,6 +490,32 @@ fn row(f: &Figures) -> String {
         f.digest,
         if f.unsettled { "  UNSETTLED" } else { "" }
     )
+}
+
+/// The totals of each family, as a Markdown table.
+fn by_family(families: &std::collections::BTreeMap<&'static str, (usize, Figures)>) -> String {
+    let mut table = String::from(
+        "\n| family | seeds | changes | environments | requests | paths billed | fresh p99, worst (min) | stale | lost | parked | refused | twice | explained | late |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    );
+    for (family, (seeds, f)) in families {
+        table.push_str(&format!(
+            "\n| {family} | {seeds} | {} | {} | {} | {} | {:.1} | {} | {} | {} | {} | {} | {} | {} |",
+            f.changes,
+            f.environments,
+            f.requests,
+            f.paths,
+            f.fresh_p99,
+            f.stale,
+            f.lost,
+            f.parked,
+            f.refused + f.invalid,
+            f.twice,
+            f.explained.values().sum::<usize>(),
+            f.deadline
+        ));
+    }
+    table
 }
 
 fn summary(t: &Figures, seeds: usize) -> String {
