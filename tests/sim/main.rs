@@ -278,8 +278,8 @@ async fn simulate(scenario: Scenario) -> Figures {
             done.clone(),
         )));
     }
-    let fed = deliver(&scenario, &world, &lambda, s3_skew).await;
-    let unsettled = settle(&world, &lambda, &fed).await;
+    deliver(&scenario, &world, &lambda, s3_skew).await;
+    let unsettled = settle(&world, &lambda).await;
     done.store(true, Ordering::Relaxed);
     for poller in pollers {
         let _ = poller.await;
@@ -327,12 +327,7 @@ fn hold_for_another_client(scenario: &Scenario, world: &world::Shared, rng: &mut
 
 /// Delivers every notification at its time: to the change queue, or as an
 /// asynchronous invocation. Returns when the last is delivered.
-async fn deliver(
-    scenario: &Scenario,
-    world: &world::Shared,
-    lambda: &Arc<Lambda>,
-    s3_skew: i64,
-) -> Arc<AtomicBool> {
+async fn deliver(scenario: &Scenario, world: &world::Shared, lambda: &Arc<Lambda>, s3_skew: i64) {
     let history = &scenario.history;
     let start = lock(world).start;
     let mut deliveries: Vec<(i64, usize)> = history
@@ -390,13 +385,12 @@ async fn deliver(
             }
         }
     }
-    Arc::new(AtomicBool::new(true))
 }
 
 /// Waits until nothing is left to do: the queues empty (or parked),
 /// nothing running or waiting for a retry, every invalidation complete.
 /// Returns true when that did not happen within [`MOST`].
-async fn settle(world: &world::Shared, lambda: &Lambda, _fed: &AtomicBool) -> bool {
+async fn settle(world: &world::Shared, lambda: &Lambda) -> bool {
     let start = lock(world).start;
     loop {
         tokio::time::sleep(Duration::from_secs(30)).await;
