@@ -79,7 +79,8 @@ pub struct CloudFront {
     pub completion_s: (u64, u64),
     /// ListDistributions' page size when the request gives none.
     pub distribution_page: usize,
-    /// The last ListInvalidations of each environment, per distribution.
+    /// When each environment last started reading a distribution's
+    /// invalidations (its last request of a first page).
     last_read: BTreeMap<(Env, usize), Instant>,
     /// CloudFront's clock against the simulation's, in ms.
     pub skew_ms: i64,
@@ -206,7 +207,12 @@ impl CloudFront {
             },
             ("GET", ["distribution", id, "invalidation"]) => match self.index(id) {
                 Some(d) => {
-                    self.last_read.insert((env, d), now);
+                    // A reading starts at the first page, which holds the
+                    // newest invalidations: what was created after it, the
+                    // reader could not know.
+                    if query.get("Marker").is_none_or(|m| m.is_empty()) {
+                        self.last_read.insert((env, d), now);
+                    }
                     self.list(d, &query, now)
                 }
                 None => no_such_distribution(),

@@ -49,6 +49,8 @@ pub struct Lambda {
     pub counts: Mutex<Counts>,
     /// Reserved concurrency, when the function has one.
     reserved: Option<Arc<Semaphore>>,
+    /// This run's number in the process.
+    run: std::sync::OnceLock<u64>,
 }
 
 impl Lambda {
@@ -60,6 +62,7 @@ impl Lambda {
             rng: Mutex::new(rng),
             counts: Mutex::new(Counts::default()),
             reserved: reserved.map(|n| Arc::new(Semaphore::new(n))),
+            run: std::sync::OnceLock::new(),
         }
     }
 
@@ -88,8 +91,14 @@ impl Lambda {
         };
         let clock = Clock::from_fn(move || crate::world::at_ms(Instant::now(), start) + skew);
         // Each Lambda process has its own retry quotas; in one process the
-        // SDK would share them between every client of a service.
-        let partition = |service: &str| RetryPartition::custom(format!("{service}-{id}")).build();
+        // SDK would share them between every client of a service, and keep
+        // them from one run to the next (a static map, by name): a name of
+        // this run's and this environment's own.
+        static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let run = self
+            .run
+            .get_or_init(|| RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        let partition = |service: &str| RetryPartition::custom(format!("{service}-{run}-{id}")).build();
         let client = aws_sdk_cloudfront::Client::from_conf(
             cloudfront::config(&shared)
                 .retry_partition(partition("cloudfront"))
@@ -130,7 +139,7 @@ impl Lambda {
         }
         let deadline = Deadline::after(TIMEOUT);
         let handled = environment.invalidator.handle_text(event, deadline);
-        let span = tracing::info_span!("environment", id = environment.id);
+        let span = tracing::info_span!(target: "sim", "environment", id = environment.id);
         let answer = tokio::time::timeout(TIMEOUT, tracing::Instrument::instrument(handled, span)).await;
         let mut counts = self.counts();
         counts.running -= 1;

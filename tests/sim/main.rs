@@ -70,8 +70,11 @@ struct Options {
     fixed: bool,
 }
 
-/// The function's log on stderr, each line with the virtual time.
-fn log_to_stderr() {
+/// The function's log, each line with the virtual time: on stderr with
+/// `--log`, else nowhere. Installed either way, so that a run with `--log`
+/// is the run without it (with a subscriber installed, the SDK's code takes
+/// other paths, which draw on the generator of its retry jitter).
+fn log(to_stderr: bool) {
     struct Virtual;
     impl tracing_subscriber::fmt::time::FormatTime for Virtual {
         fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
@@ -83,12 +86,29 @@ fn log_to_stderr() {
             )
         }
     }
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    // The function's lines and the simulation's spans only: the SDK's spans,
+    // once enabled, draw their IDs from the generator that also draws the
+    // SDK's retry jitter, and the run would no longer be the one without
+    // --log.
+    let ours = tracing_subscriber::filter::filter_fn(|m| {
+        *m.level() <= tracing::Level::INFO
+            && (m.target().starts_with("cloudfront_invalidator") || m.target() == "sim")
+    });
+    let layer = tracing_subscriber::fmt::layer()
         .with_timer(Virtual)
         .with_target(false)
         .with_ansi(false)
-        .with_writer(std::io::stderr)
+        .with_writer(move || -> Box<dyn std::io::Write> {
+            if to_stderr {
+                Box::new(std::io::stderr())
+            } else {
+                Box::new(std::io::sink())
+            }
+        });
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::Layer::with_filter(layer, ours))
         .init();
 }
 
@@ -143,9 +163,7 @@ fn main() -> ExitCode {
             unsafe { std::env::remove_var(name) };
         }
     }
-    if std::env::args().any(|a| a == "--log") {
-        log_to_stderr();
-    }
+    log(std::env::args().any(|a| a == "--log"));
     println!("{}", header());
     let mut failed = Vec::new();
     let mut totals = Figures::default();

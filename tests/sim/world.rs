@@ -299,9 +299,24 @@ fn form_value(body: &str, name: &str) -> Option<String> {
     })
 }
 
+/// The SDK's clock on the simulation's: its timeouts already sleep on
+/// tokio's paused clock, and what it measures with a clock (how fast a body
+/// goes, when a credential expires, the signature's date) must too, or a run
+/// would depend on how fast the machine runs it.
+#[derive(Debug)]
+struct VirtualTime(Instant);
+
+impl aws_smithy_async::time::TimeSource for VirtualTime {
+    fn now(&self) -> std::time::SystemTime {
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(at_ms(Instant::now(), self.0) as u64)
+    }
+}
+
 /// The SDKs' shared configuration for environment `env`: its HTTP client
-/// reaches the stand-ins; everything else is what the function sets itself.
+/// reaches the stand-ins, its clock is the simulation's; everything else is
+/// what the function sets itself.
 pub fn sdk_config(world: &Shared, env: Env) -> SdkConfig {
+    let start = lock(world).start;
     let world = world.clone();
     let http = http_client_fn(move |_, _| {
         SharedHttpConnector::new(Connector {
@@ -316,6 +331,7 @@ pub fn sdk_config(world: &Shared, env: Env) -> SdkConfig {
             "SIM", "SIM", None, None, "sim",
         )))
         .http_client(http)
+        .time_source(VirtualTime(start))
         .timeout_config(
             aws_sdk_cloudfront::config::timeout::TimeoutConfig::builder()
                 .operation_attempt_timeout(Duration::from_secs(10))
