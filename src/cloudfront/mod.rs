@@ -50,10 +50,9 @@ pub fn timeout_config(operation: Duration) -> TimeoutConfig {
 /// A CloudFront client with the retries and timeouts above, at
 /// `AWS_ENDPOINT_URL_CLOUDFRONT` when set (a local stand-in).
 pub fn client(shared: &aws_types::SdkConfig) -> Client {
-    let mut config = aws_sdk_cloudfront::config::Builder::from(shared)
+    let config = aws_sdk_cloudfront::config::Builder::from(shared)
         .retry_config(retry_config())
         .timeout_config(timeout_config(OPERATION_TIMEOUT));
-    config.set_endpoint_url(crate::sdk::endpoint("CLOUDFRONT"));
     Client::from_conf(config.build())
 }
 
