@@ -8,7 +8,8 @@
 //! (`AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`) and timeouts come from the same
 //! places. aws-config's default loader would also try EC2's instance
 //! metadata, ECS containers and web identity from the environment, which a
-//! function never uses. SSO and `credential_process` profiles need the `profiles`
+//! function never uses (the `wait` command, run on CI runners, does: see
+//! [`full_config`]). SSO and `credential_process` profiles need the `profiles`
 //! feature. HTTPS goes through rustls on ring (the SDKs' default brings the
 //! bigger aws-lc-rs).
 
@@ -79,6 +80,18 @@ pub async fn shared_config() -> SdkConfig {
     config.set_endpoint_url(endpoint);
     config.set_sleep_impl(aws_smithy_async::rt::sleep::default_async_sleep());
     config.build()
+}
+
+/// aws-config's default loader, every source included (environment,
+/// profiles, web identity, ECS and EC2 roles), with the same HTTPS client
+/// and timeouts: for the `wait` command, which runs wherever a pipeline
+/// does.
+pub async fn full_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https_client())
+        .timeout_config(timeouts())
+        .load()
+        .await
 }
 
 /// What each client reads for its own service: `AWS_ENDPOINT_URL_<SERVICE>`
