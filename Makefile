@@ -155,7 +155,7 @@ redrive:
 wait:
 	@[[ -n "$(STACK)" ]] || { echo "usage: make wait STACK=<the stack's name> [WAIT='--timeout 30m --since 10m']"; exit 1; }
 	@# This Makefile's own AWS_DEFAULT_REGION (for offline tools) must not hide a profile's region.
-	$(if $(filter file,$(origin AWS_DEFAULT_REGION)),env -u AWS_DEFAULT_REGION) \
+	@$(if $(filter file,$(origin AWS_DEFAULT_REGION)),env -u AWS_DEFAULT_REGION) \
 	  cargo run --quiet --bin cloudfront-invalidator-wait $(FEATURES) -- --stack "$(STACK)" $(WAIT)
 
 clean:

@@ -274,3 +274,14 @@ def test_a_stack_that_does_not_exist_is_one_line(aws, work_root):
         'cloudfront-invalidator-wait: no stack named "no-such-stack" in us-east-1: check --stack, and the '
         "account and region the credentials reach (AWS_PROFILE, AWS_REGION)"
     ), line
+    # The same through `make wait`, as the docs show it (the build is the tests'
+    # own: make stack-test made it, so cargo only checks it is current).
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MAKE"))} | aws.environment() | {
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }
+    done = subprocess.run(["make", "--no-print-directory", "wait", "STACK=no-such-stack"], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+    assert done.returncode != 0
+    assert done.stdout == "", done.stdout
+    assert done.stderr.splitlines()[0] == line, done.stderr
