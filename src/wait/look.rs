@@ -135,7 +135,8 @@ pub async fn invalidations(
             .map(|s| Invalidation {
                 distribution: distribution.to_owned(),
                 id: s.id().to_owned(),
-                created_ms: s.create_time().to_millis().unwrap_or(i64::MAX),
+                // A time that does not fit counts as inside the window.
+                created_ms: s.create_time().to_millis().unwrap_or(floor_ms),
                 completed: s.status().eq_ignore_ascii_case("completed"),
             })
             .collect();

@@ -59,6 +59,12 @@ async fn main() -> ExitCode {
         Ok(ids) => ids,
         Err(line) => return cannot_tell(&line),
     };
+    if let (Distributions::Auto { bucket }, []) = (&stack.distributions, distributions.as_slice()) {
+        return cannot_tell(&format!(
+            "no CloudFront distribution of the account has an S3 origin on {bucket} (DistributionIds auto): \
+             nothing would ever be invalidated"
+        ));
+    }
     let since_ms = args.since_ms.unwrap_or(started_ms - 3_600_000);
     let settle = args.settle.unwrap_or(match stack.queue_url {
         Some(_) => QUEUE_SETTLE,
