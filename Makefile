@@ -7,6 +7,10 @@ CHECKOV_VENV := .venv/checkov
 STACK_VENV := .venv/stack
 # Scratch space of the stack tests and the demo (never /tmp).
 STACK_TMP := target/stack-tmp
+# The features every debug build and test run uses: the function and the wait
+# command (src/wait/), so that one build serves them all. The Lambda bootstrap
+# (make build, sam build) is built without `wait`.
+FEATURES := --features wait
 export PATH := $(CURDIR)/$(AWS_VENV)/bin:$(CURDIR)/$(CHECKOV_VENV)/bin:$(PATH)
 # Offline tools still want a region (CloudFront itself is global), so the local
 # targets get one when the caller has none. Not the targets that reach a real
@@ -22,7 +26,7 @@ export TMPDIR := $(CURDIR)/target/tmp
 $(shell mkdir -p target/tmp)
 export CARGO_TERM_COLOR := never
 
-.PHONY: test tools rust-tools docs lint unit template fuzz-short fuzz stack-test demo demo-events bench soak simulate build package redrive smoke publish sar-check clean
+.PHONY: test tools rust-tools docs lint unit template fuzz-short fuzz stack-test demo demo-events bench soak simulate build package redrive smoke publish sar-check wait clean
 
 ## make test: everything CI runs.
 test: docs tools lint unit template fuzz-short stack-test
@@ -66,7 +70,7 @@ docs:
 lint: rust-tools
 	cargo fmt --check
 	@echo "clippy (first time: about 2 minutes)..."
-	cargo clippy --all-targets -- -D warnings
+	cargo clippy --all-targets $(FEATURES) -- -D warnings
 	cargo clippy --no-default-features --lib -- -D warnings
 
 ## Unit, mock and end-to-end tests (the e2e tests need moto and cargo-lambda from .venv/aws;
@@ -74,7 +78,7 @@ lint: rust-tools
 ## (tests/sim: about a minute).
 unit: tools
 	@echo "building the tests (first time: about 3 minutes), then running them (about 3 minutes)..."
-	cargo test --all-targets
+	cargo test --all-targets $(FEATURES)
 
 template: tools
 	sam validate --lint --template template.yaml
@@ -100,7 +104,7 @@ stack-test: $(STACK_VENV)/.installed
 	@command -v cargo >/dev/null || { echo "error: cargo is needed to build the function (https://rustup.rs)"; exit 1; }
 	@# All targets, with the tests' features: after `make unit` (as in make test) nothing
 	@# is built again.
-	cargo build --all-targets
+	cargo build --all-targets $(FEATURES)
 	mkdir -p $(STACK_TMP)/tmp
 	@echo "tests/stack: the stack deployed into a local AWS and fed by real upload tools (about 4 minutes)..."
 	TMPDIR=$(CURDIR)/$(STACK_TMP)/tmp $(STACK_VENV)/bin/python -m pytest -p no:cacheprovider -n 2 tests/stack -q
@@ -110,14 +114,14 @@ stack-test: $(STACK_VENV)/.installed
 demo: $(STACK_VENV)/.installed
 	@command -v cargo >/dev/null || { echo "error: cargo is needed to build the function (https://rustup.rs)"; exit 1; }
 	@echo "building the function (first time: about 3 minutes)..."
-	cargo build --bin cloudfront-invalidator
+	cargo build --bin cloudfront-invalidator $(FEATURES)
 	mkdir -p $(STACK_TMP)/tmp
 	TMPDIR=$(CURDIR)/$(STACK_TMP)/tmp $(STACK_VENV)/bin/python tests/stack/demo.py
 
 ## make demo-events: moto as CloudFront, the function under the runtime emulator, every sample event.
 demo-events: tools
-	cargo build
-	cargo run --quiet --example demo
+	cargo build $(FEATURES)
+	cargo run --quiet --example demo $(FEATURES)
 
 ## make bench: criterion for the planning code, then whole-process figures (release binary, moto).
 bench: build
@@ -178,6 +182,15 @@ redrive:
 smoke:
 	@[[ -n "$(STACK)" ]] || { echo "usage: make smoke STACK=<the stack's name> [DISTRIBUTION=<its ID>]"; exit 1; }
 	bash tools/smoke.sh "$(STACK)" $(DISTRIBUTION)
+
+## make wait STACK=name [WAIT='--timeout 30m']: returns once every change S3 reported to the
+## stack so far is invalidated and CloudFront says Completed; fails at once when one reaches the
+## dead-letter queue, or at the timeout (src/wait/; AWS credentials and region as for the AWS CLI).
+wait:
+	@[[ -n "$(STACK)" ]] || { echo "usage: make wait STACK=<the stack's name> [WAIT='--timeout 30m --since 10m']"; exit 1; }
+	@# This Makefile's own AWS_DEFAULT_REGION (for offline tools) must not hide a profile's region.
+	@$(if $(filter file,$(origin AWS_DEFAULT_REGION)),env -u AWS_DEFAULT_REGION) \
+	  cargo run --quiet --bin cloudfront-invalidator-wait $(FEATURES) -- --stack "$(STACK)" $(WAIT)
 
 clean:
 	cargo clean

@@ -1,6 +1,8 @@
 //! `make bench`: whole-process figures, measured in one run on this machine
 //! against moto server and the release binary, printed as a Markdown table.
 //! The pure planning code has its own criterion bench (benches/plan.rs).
+//! `BENCH_ONLY=figures` measures only the last table (cold start beside a
+//! boto3 client's, the big batches, the bootstrap's size), in a minute.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -269,6 +271,37 @@ async fn spread_deploy(stack: &Stack, hold: Duration, per_minute: usize, batch: 
     }
 }
 
+/// How long a new Python process takes to import boto3 and make a
+/// CloudFront client, what a Python function does at its cold start: the
+/// yardstick for ours. The Python of `.venv/aws` (make tools), or
+/// `BOTO3_PYTHON`.
+fn boto3_start() -> Duration {
+    let python = std::env::var_os("BOTO3_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(MANIFEST_DIR).join(".venv/aws/bin/python"));
+    let started = Instant::now();
+    let done = std::process::Command::new(&python)
+        .args([
+            "-c",
+            "import boto3; boto3.client('cloudfront', region_name='us-east-1')",
+        ])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .status()
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (run `make tools`, or set BOTO3_PYTHON)",
+                python.display()
+            )
+        });
+    assert!(
+        done.success(),
+        "{} could not make a boto3 client",
+        python.display()
+    );
+    started.elapsed()
+}
+
 fn median(mut values: Vec<Duration>) -> Duration {
     values.sort();
     values[values.len() / 2]
@@ -279,44 +312,48 @@ async fn main() {
     let binary = support::binary();
     let stack = Stack::start().await;
     let put: Value = support::sample_put();
+    let everything = std::env::var("BENCH_ONLY").map_or(true, |only| only != "figures");
+    let (mut bursts, mut deploys, mut spreads) = (Vec::new(), Vec::new(), Vec::new());
 
-    // A burst of 1,000 uploads, delivered the way Lambda delivers them.
-    let direct: Vec<Value> = (0..BURST).map(|i| single_upload(&put, i)).collect();
-    let batches = |size: usize| -> Vec<Value> {
-        let all = sqs_batch(BURST, "static/css");
-        let records = all["Records"].as_array().unwrap();
-        records.chunks(size).map(|c| json!({ "Records": c })).collect()
-    };
-    let bursts = [
-        burst(&stack, "direct (S3 invokes the function per object)", direct).await,
-        burst(&stack, "SQS, batch size 10 (Lambda's default)", batches(10)).await,
-        burst(
-            &stack,
-            "SQS, batch size 1,000 (template default; plus the 60 s batching window)",
-            batches(1000),
-        )
-        .await,
-    ];
+    if everything {
+        // A burst of 1,000 uploads, delivered the way Lambda delivers them.
+        let direct: Vec<Value> = (0..BURST).map(|i| single_upload(&put, i)).collect();
+        let batches = |size: usize| -> Vec<Value> {
+            let all = sqs_batch(BURST, "static/css");
+            let records = all["Records"].as_array().unwrap();
+            records.chunks(size).map(|c| json!({ "Records": c })).collect()
+        };
+        bursts = vec![
+            burst(&stack, "direct (S3 invokes the function per object)", direct).await,
+            burst(&stack, "SQS, batch size 10 (Lambda's default)", batches(10)).await,
+            burst(
+                &stack,
+                "SQS, batch size 1,000 (template default; plus the 60 s batching window)",
+                batches(1000),
+            )
+            .await,
+        ];
 
-    // A collectstatic of 1,000+ files: billed paths.
-    let keys = collectstatic_keys(520);
-    let deploys = [
-        deploy(
-            &stack,
-            "MAX_PATHS=0 (no budget: one path per uploaded file)",
-            &[("MAX_PATHS", "0")],
-            &keys,
-        )
-        .await,
-        deploy(&stack, "defaults (MAX_PATHS=100)", &[], &keys).await,
-        deploy(
-            &stack,
-            "defaults + SKIP_HASHED_NAMES=true",
-            &[("SKIP_HASHED_NAMES", "true")],
-            &keys,
-        )
-        .await,
-    ];
+        // A collectstatic of 1,000+ files: billed paths.
+        let keys = collectstatic_keys(520);
+        deploys = vec![
+            deploy(
+                &stack,
+                "MAX_PATHS=0 (no budget: one path per uploaded file)",
+                &[("MAX_PATHS", "0")],
+                &keys,
+            )
+            .await,
+            deploy(&stack, "defaults (MAX_PATHS=100)", &[], &keys).await,
+            deploy(
+                &stack,
+                "defaults + SKIP_HASHED_NAMES=true",
+                &[("SKIP_HASHED_NAMES", "true")],
+                &keys,
+            )
+            .await,
+        ];
+    }
 
     // The largest batch whose payload fits Lambda's 6 MB.
     let message_bytes = sqs_batch(100, "static/css").to_string().len().div_ceil(100);
@@ -327,16 +364,16 @@ async fn main() {
 
     // A deploy bigger than a batch, against CloudFront's in-progress limits:
     // 6 MB a minute, in 6 MB batches and in the template's batches of 1,000.
-    let mut spreads = Vec::new();
-    for batch in [largest, 1000] {
+    for batch in [largest, 1000].into_iter().filter(|_| everything) {
         for minutes in [5, 15] {
             let hold = Duration::from_secs(minutes * 60);
             spreads.push(spread_deploy(&stack, hold, largest, batch).await);
         }
     }
 
-    // Cold start: process start to the first poll of the Runtime API.
-    let mut cold = Vec::new();
+    // Cold start: process start to the first poll of the Runtime API; and
+    // in turn with it, so that both see the same machine, a boto3 client's.
+    let (mut cold, mut boto3) = (Vec::new(), Vec::new());
     for _ in 0..15 {
         let api = RuntimeApi::start();
         let spawned = Instant::now();
@@ -345,6 +382,7 @@ async fn main() {
             std::thread::sleep(Duration::from_micros(200));
         }
         cold.push(api.first_poll().unwrap() - spawned);
+        boto3.push(boto3_start());
     }
 
     // Big batches: time for the handler without CloudFront (dry run), and
@@ -396,48 +434,50 @@ async fn main() {
         cores(),
         binary.display()
     );
-    println!(
-        "| burst of {BURST} uploads (MAX_PATHS=0), delivered as | invocations | CreateInvalidation calls | paths submitted | wall time to last invalidation |"
-    );
-    println!("| --- | ---: | ---: | ---: | ---: |");
-    for b in &bursts {
+    if everything {
         println!(
-            "| {} | {} | {} | {} | {:.2} s |",
-            b.mode,
-            b.invocations,
-            b.calls,
-            b.paths,
-            b.wall.as_secs_f64()
+            "| burst of {BURST} uploads (MAX_PATHS=0), delivered as | invocations | CreateInvalidation calls | paths submitted | wall time to last invalidation |"
         );
-    }
-    println!(
-        "\n| collectstatic of 520 files with ManifestStaticFilesStorage, through the queue | uploads | invocations | CreateInvalidation calls | paths billed |"
-    );
-    println!("| --- | ---: | ---: | ---: | ---: |");
-    for d in &deploys {
+        println!("| --- | ---: | ---: | ---: | ---: |");
+        for b in &bursts {
+            println!(
+                "| {} | {} | {} | {} | {:.2} s |",
+                b.mode,
+                b.invocations,
+                b.calls,
+                b.paths,
+                b.wall.as_secs_f64()
+            );
+        }
         println!(
-            "| {} | {} | {} | {} | {} |",
-            d.setting, d.uploads, d.invocations, d.calls, d.billed
+            "\n| collectstatic of 520 files with ManifestStaticFilesStorage, through the queue | uploads | invocations | CreateInvalidation calls | paths billed |"
         );
-    }
-    println!(
-        "\n| {} files, notifications arriving {largest} (6 MB) a minute, defaults: batch size, and how long CloudFront keeps each invalidation in progress | invocations until every change is covered | messages retried (no room yet) | in the dead-letter queue | refused calls | invalidations | paths billed | minutes until covered |",
-        spreads[0].files
-    );
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-    for s in &spreads {
+        println!("| --- | ---: | ---: | ---: | ---: |");
+        for d in &deploys {
+            println!(
+                "| {} | {} | {} | {} | {} |",
+                d.setting, d.uploads, d.invocations, d.calls, d.billed
+            );
+        }
         println!(
-            "| {} messages, {} min | {} | {} | {} | {} | {} | {} | {} |",
-            s.batch,
-            s.hold.as_secs() / 60,
-            s.invocations,
-            s.retried,
-            s.dead,
-            s.refused,
-            s.requests,
-            s.billed,
-            s.minutes
+            "\n| {} files, notifications arriving {largest} (6 MB) a minute, defaults: batch size, and how long CloudFront keeps each invalidation in progress | invocations until every change is covered | messages retried (no room yet) | in the dead-letter queue | refused calls | invalidations | paths billed | minutes until covered |",
+            spreads[0].files
         );
+        println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        for s in &spreads {
+            println!(
+                "| {} messages, {} min | {} | {} | {} | {} | {} | {} | {} |",
+                s.batch,
+                s.hold.as_secs() / 60,
+                s.invocations,
+                s.retried,
+                s.dead,
+                s.refused,
+                s.requests,
+                s.billed,
+                s.minutes
+            );
+        }
     }
     println!("\n| figure | value |");
     println!("| --- | ---: |");
@@ -447,6 +487,14 @@ async fn main() {
         cold.iter().min().unwrap().as_secs_f64() * 1e3,
         cold.iter().max().unwrap().as_secs_f64() * 1e3,
         median(cold.clone()).as_secs_f64() * 1e3
+    );
+    println!(
+        "| a boto3 CloudFront client's start in the same run: new Python process, import, client (median of {}, min {:.0} ms, max {:.0} ms) | {:.0} ms (ours: {:.1} %) |",
+        boto3.len(),
+        boto3.iter().min().unwrap().as_secs_f64() * 1e3,
+        boto3.iter().max().unwrap().as_secs_f64() * 1e3,
+        median(boto3.clone()).as_secs_f64() * 1e3,
+        100.0 * median(cold.clone()).as_secs_f64() / median(boto3.clone()).as_secs_f64()
     );
     for (n, bytes, times, idle, first_peak, peak) in &big {
         let fits = if *bytes <= LAMBDA_PAYLOAD_LIMIT {

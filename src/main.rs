@@ -19,7 +19,7 @@ async fn main() -> ExitCode {
     let collector = metrics::init(&config.metrics_namespace)
         .inspect_err(|e| tracing::warn!("{e}"))
         .ok();
-    let shared = sdk::shared_config();
+    let shared = sdk::shared_config().await;
     let invalidator =
         Invalidator::new(cloudfront::client(&shared), config).with_queues(Queues::from_conf(&shared));
     let (invalidator, cold) = (&invalidator, &std::sync::atomic::AtomicBool::new(true));

@@ -35,13 +35,9 @@ fn within(time: Duration) -> TimeoutConfig {
 impl Queues {
     /// Clients at `AWS_ENDPOINT_URL_SQS` and `_SNS` when set.
     pub fn from_conf(shared: &aws_types::SdkConfig) -> Self {
-        let mut sqs = aws_sdk_sqs::config::Builder::from(shared);
-        sqs.set_endpoint_url(crate::sdk::endpoint("SQS"));
-        let mut sns = aws_sdk_sns::config::Builder::from(shared);
-        sns.set_endpoint_url(crate::sdk::endpoint("SNS"));
         Queues {
-            sqs: aws_sdk_sqs::Client::from_conf(sqs.build()),
-            sns: aws_sdk_sns::Client::from_conf(sns.build()),
+            sqs: aws_sdk_sqs::Client::new(shared),
+            sns: aws_sdk_sns::Client::new(shared),
         }
     }
 

@@ -1,55 +1,126 @@
-//! The AWS SDKs' shared configuration, from what Lambda puts in the
-//! environment: the region (`AWS_REGION`), the function's credentials
-//! (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`) and,
-//! for local stand-ins, the standard endpoint variables (`AWS_ENDPOINT_URL`,
-//! `AWS_ENDPOINT_URL_<SERVICE>`). aws-config would also look at profiles,
-//! SSO, web identity and the instance metadata service, none of which a
-//! function uses, at the cost of an STS client in every bootstrap. HTTPS goes
-//! through rustls on ring (the SDKs' default brings the bigger aws-lc-rs).
+//! The AWS SDKs' shared configuration, from aws-config's providers, as the
+//! SDK for Rust documents them, limited to the two places the function runs:
+//! Lambda, which puts the region and the role's credentials in the
+//! environment, and a developer's machine, whose shared config and
+//! credentials files (`AWS_PROFILE`, assume role, web identity) name them.
+//! Endpoints (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`, a profile's
+//! `endpoint_url` and `services` section: local stand-ins), retries
+//! (`AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`) and timeouts come from the same
+//! places. aws-config's default loader would also try EC2's instance
+//! metadata, ECS containers and web identity from the environment, which a
+//! function never uses (the `wait` command, run on CI runners, does: see
+//! [`full_config`]). SSO and `credential_process` profiles need the `profiles`
+//! feature. HTTPS goes through rustls on ring (the SDKs' default brings the
+//! bigger aws-lc-rs).
 
-use aws_credential_types::Credentials;
-use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_sdk_cloudfront::config::BehaviorVersion;
+use aws_config::environment::{EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider};
+use aws_config::meta::credentials::CredentialsProviderChain;
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::profile::{ProfileFileCredentialsProvider, ProfileFileRegionProvider, ProfileSet};
+use aws_config::provider_config::ProviderConfig;
 use aws_sdk_cloudfront::config::timeout::TimeoutConfig;
+use aws_sdk_cloudfront::config::{BehaviorVersion, IdentityCache, SharedCredentialsProvider};
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use aws_types::SdkConfig;
+use aws_types::os_shim_internal::{Env, Fs};
 use aws_types::region::Region;
+use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 use std::time::Duration;
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+/// The HTTPS client every SDK client and credentials provider shares.
+pub fn https_client() -> aws_sdk_cloudfront::config::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
 }
 
-/// The configuration every client starts from. A call may take 30 s in all
-/// (10 s an attempt): none may hold an invocation up. CloudFront's client
-/// sets its own (see `cloudfront`).
-pub fn shared_config() -> SdkConfig {
-    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
-    let region = env("AWS_REGION")
-        .or_else(|| env("AWS_DEFAULT_REGION"))
-        // CloudFront, a global service, is signed in us-east-1.
-        .unwrap_or_else(|| "us-east-1".to_owned());
-    let https = aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https();
-    let timeouts = TimeoutConfig::builder()
+/// A call may take 30 s in all (10 s an attempt): none may hold an
+/// invocation up. CloudFront's client sets its own (see `cloudfront`).
+pub fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
         .operation_attempt_timeout(Duration::from_secs(10))
         .operation_timeout(Duration::from_secs(30))
-        .build();
+        .build()
+}
+
+/// The configuration every client of the function starts from: region and
+/// credentials from the environment, else from the profile; endpoints and
+/// retries from either.
+pub async fn shared_config() -> SdkConfig {
+    let https = https_client();
+    let base = ProviderConfig::without_region().with_http_client(https.clone());
+    let region = RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
+        .or_else(ProfileFileRegionProvider::builder().configure(&base).build())
+        // CloudFront, a global service, is signed in us-east-1.
+        .or_else(Region::from_static("us-east-1"))
+        .region()
+        .await;
+    // The profile's providers (assume role, web identity) call STS in it.
+    let conf = base.with_region(region.clone());
+    let credentials =
+        CredentialsProviderChain::first_try("Environment", EnvironmentVariableCredentialsProvider::new())
+            .or_else(
+                "Profile",
+                ProfileFileCredentialsProvider::builder().configure(&conf).build(),
+            );
+    let endpoint = aws_config::default_provider::endpoint_url::endpoint_url_provider(&conf).await;
+    let retry = aws_config::default_provider::retry_config::default_provider()
+        .configure(&conf)
+        .retry_config()
+        .await;
     let mut config = SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(region))
         .http_client(https)
-        .timeout_config(timeouts);
-    if let (Some(key), Some(secret)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
-        let credentials = Credentials::new(key, secret, env("AWS_SESSION_TOKEN"), None, "environment");
-        config = config.credentials_provider(SharedCredentialsProvider::new(credentials));
-    }
+        .timeout_config(timeouts())
+        .retry_config(retry)
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .identity_cache(IdentityCache::lazy().build())
+        .service_config(ServiceSettings::load(Env::real(), Fs::real()).await);
+    config.set_region(region);
+    config.set_endpoint_url(endpoint);
+    config.set_sleep_impl(aws_smithy_async::rt::sleep::default_async_sleep());
     config.build()
 }
 
-/// The endpoint for `service` (as in `AWS_ENDPOINT_URL_CLOUDFRONT`), when set.
-pub fn endpoint(service: &str) -> Option<String> {
-    env(&format!("AWS_ENDPOINT_URL_{service}")).or_else(|| env("AWS_ENDPOINT_URL"))
+/// aws-config's default loader, every source included (environment,
+/// profiles, web identity, ECS and EC2 roles), with the same HTTPS client
+/// and timeouts: for the `wait` command, which runs wherever a pipeline
+/// does.
+pub async fn full_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https_client())
+        .timeout_config(timeouts())
+        .load()
+        .await
+}
+
+/// What each client reads for its own service: `AWS_ENDPOINT_URL_<SERVICE>`
+/// and the profile's `services` section (aws-config's loader keeps the same
+/// to itself).
+#[derive(Debug)]
+struct ServiceSettings {
+    env: Env,
+    profiles: ProfileSet,
+}
+
+impl ServiceSettings {
+    async fn load(env: Env, fs: Fs) -> Self {
+        let profiles = aws_config::profile::load(&fs, &env, &Default::default(), None)
+            .await
+            .unwrap_or_default();
+        ServiceSettings { env, profiles }
+    }
+}
+
+impl LoadServiceConfig for ServiceSettings {
+    fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
+        aws_runtime::env_config::EnvConfigValue::new()
+            .env(key.env())
+            .profile(key.profile())
+            .service_id(key.service_id())
+            .load(&self.env, Some(&self.profiles))
+            .map(|(value, _)| value.into_owned())
+    }
 }
 
 /// A failed AWS call: the operation, what it was about, and why.
@@ -89,14 +160,49 @@ impl AwsError {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_missing_region_is_cloudfronts() {
+    fn key(service_id: &str) -> ServiceConfigKey<'_> {
+        ServiceConfigKey::builder()
+            .service_id(service_id)
+            .env("AWS_ENDPOINT_URL")
+            .profile("endpoint_url")
+            .build()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn each_service_reads_its_own_endpoint_from_the_environment_or_the_profile() {
+        let env = Env::from_slice(&[
+            ("AWS_ENDPOINT_URL_CLOUDFRONT", "http://127.0.0.1:5001"),
+            ("AWS_CONFIG_FILE", "config"),
+            ("AWS_PROFILE", "local"),
+        ]);
+        let fs = Fs::from_slice(&[(
+            "config",
+            "[profile local]\nservices = local-services\n\n[services local-services]\nsqs =\n  endpoint_url = http://127.0.0.1:5002\n",
+        )]);
+        let settings = ServiceSettings::load(env, fs).await;
+        assert_eq!(
+            settings.load_config(key("CloudFront")).as_deref(),
+            Some("http://127.0.0.1:5001")
+        );
+        assert_eq!(
+            settings.load_config(key("SQS")).as_deref(),
+            Some("http://127.0.0.1:5002")
+        );
+        assert_eq!(settings.load_config(key("SNS")), None);
+    }
+
+    #[tokio::test]
+    async fn there_is_always_a_region() {
         // Only reads: the variables of the test process are left alone.
-        let config = shared_config();
-        let want = env("AWS_REGION")
-            .or_else(|| env("AWS_DEFAULT_REGION"))
-            .unwrap_or("us-east-1".into());
-        assert_eq!(config.region().map(|r| r.as_ref()), Some(want.as_str()));
-        assert!(config.http_client().is_some());
+        let config = shared_config().await;
+        let want = ["AWS_REGION", "AWS_DEFAULT_REGION"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok().filter(|r| !r.is_empty()));
+        if let Some(want) = want {
+            assert_eq!(config.region().map(|r| r.as_ref()), Some(want.as_str()));
+        }
+        assert!(config.region().is_some());
+        assert!(config.http_client().is_some() && config.credentials_provider().is_some());
     }
 }

@@ -55,13 +55,12 @@ pub fn client(shared: &aws_types::SdkConfig) -> Client {
 
 /// The client's configuration, for [`client`] (and for the simulation,
 /// which gives each execution environment the retry quota of its own that
-/// each Lambda process has).
+/// each Lambda process has). The endpoint is the shared configuration's
+/// (aws-config reads `AWS_ENDPOINT_URL_CLOUDFRONT` and the profile's).
 pub fn config(shared: &aws_types::SdkConfig) -> aws_sdk_cloudfront::config::Builder {
-    let mut config = aws_sdk_cloudfront::config::Builder::from(shared)
+    aws_sdk_cloudfront::config::Builder::from(shared)
         .retry_config(retry_config())
-        .timeout_config(timeout_config(OPERATION_TIMEOUT));
-    config.set_endpoint_url(crate::sdk::endpoint("CLOUDFRONT"));
-    config
+        .timeout_config(timeout_config(OPERATION_TIMEOUT))
 }
 
 /// The per-call override that bounds a call to `time`.

@@ -4,6 +4,7 @@
 //! CloudFront recorded, exactly.
 
 mod operate;
+mod profile;
 #[path = "../support/mod.rs"]
 mod support;
 use serde_json::Value;

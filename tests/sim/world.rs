@@ -6,9 +6,9 @@
 use crate::cloudfront::CloudFront;
 use crate::rng::Rng;
 use crate::sqs::Sqs;
-use aws_credential_types::Credentials;
-use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_cloudfront::config::BehaviorVersion;
+use aws_sdk_cloudfront::config::Credentials;
+use aws_sdk_cloudfront::config::SharedCredentialsProvider;
 use aws_smithy_runtime_api::client::http::{
     HttpConnector, HttpConnectorFuture, SharedHttpConnector, http_client_fn,
 };

@@ -1,5 +1,6 @@
 """CloudFront as the function reaches it, with a cause of failure a test can
-turn on and fix: a proxy in front of the local AWS's CloudFront.
+turn on and fix, and invalidations that take their time: a proxy in front of
+the local AWS's CloudFront.
 
 While `deny` is set, every CreateInvalidation is answered as CloudFront
 answers a caller its policies do not allow (HTTP 403, AccessDenied, in the
@@ -11,6 +12,12 @@ or 503s): the function's SDK retries those for up to 60 s per call (8
 attempts, backoff up to 20 s, see src/cloudfront.rs), so each failing
 invocation would take about a minute, and a queue's message five of them;
 AccessDenied is not retried, and is fixed and redriven the same way.
+
+While `hold` is set, each invalidation created stays InProgress (moto says
+COMPLETED at once) in every answer that shows it, CreateInvalidation's,
+GetInvalidation's and ListInvalidations', until the test releases it
+(`release`), as CloudFront completes one after seconds or minutes. Who reads
+CloudFront through the gate (the function, `wait`) sees it in progress.
 """
 
 from __future__ import annotations
@@ -23,6 +30,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 CREATE_INVALIDATION = re.compile(r"^/2020-05-31/distribution/([^/?]+)/invalidation/?$")
+INVALIDATIONS = re.compile(r"^/2020-05-31/distribution/[^/?]+/invalidation")
+# One invalidation in an answer: <Invalidation> (create, get) or <InvalidationSummary> (list).
+ELEMENT = re.compile(rb"<(Invalidation|InvalidationSummary)(?:\s[^>]*)?>.*?</\1>", re.S)
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host", "content-length"}
 
 
@@ -33,6 +43,9 @@ class CloudFrontGate:
         self.account = account
         self.deny = False
         self.denied = 0  # CreateInvalidation requests refused
+        self.hold = False
+        self.held: list[str] = []  # invalidations in progress, oldest first
+        self._lock = threading.Lock()
         gate = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -54,6 +67,8 @@ class CloudFrontGate:
                     answer = connection.getresponse()
                     data = answer.read()
                     kept = [(k, v) for k, v in answer.getheaders() if k.lower() not in HOP_BY_HOP]
+                    if answer.status < 300 and INVALIDATIONS.match(urlsplit(self.path).path):
+                        data = gate.in_progress(data, created=self.command == "POST")
                     self._answer(answer.status, kept, data)
                 finally:
                     connection.close()
@@ -73,6 +88,34 @@ class CloudFrontGate:
         self.endpoint = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
+
+    def in_progress(self, data: bytes, created: bool) -> bytes:
+        """The answer with each held invalidation InProgress; a new one is
+        held while `hold` is set."""
+
+        def rewrite(element: re.Match) -> bytes:
+            found = re.search(rb"<Id>([^<]+)</Id>", element.group(0))
+            invalidation = found.group(1).decode() if found else ""
+            with self._lock:
+                if created and self.hold and invalidation not in self.held:
+                    self.held.append(invalidation)
+                held = invalidation in self.held
+            if not held:
+                return element.group(0)
+            return re.sub(rb"<Status>[^<]*</Status>", b"<Status>InProgress</Status>", element.group(0), count=1)
+
+        return ELEMENT.sub(rewrite, data)
+
+    def release(self, invalidation: str | None = None) -> list[str]:
+        """Completes one held invalidation (the oldest by default), or with
+        "all" every one; returns their IDs."""
+        with self._lock:
+            if invalidation == "all":
+                done, self.held = self.held, []
+            else:
+                done = [invalidation or self.held[0]]
+                self.held.remove(done[0])
+        return done
 
     def access_denied(self, distribution: str) -> bytes:
         return (

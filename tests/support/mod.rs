@@ -338,6 +338,29 @@ impl Stack {
         self.function = Some(Guard(child));
     }
 
+    /// Starts the function with only what the Lambda runtime sets (its API,
+    /// the function's name, version and memory) and `env`: no credentials,
+    /// region or endpoint unless `env` gives them (a profile, say).
+    pub fn start_function_with_only(&mut self, env: &[(&str, &str)]) {
+        let log = std::fs::File::create(self.function_log_path()).unwrap();
+        let child = Command::new(binary())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env(
+                "AWS_LAMBDA_RUNTIME_API",
+                format!("http://127.0.0.1:{}/.rt", self.runtime_port),
+            )
+            .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .envs(env.iter().copied())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start the function binary");
+        self.function = Some(Guard(child));
+    }
+
     fn function_log_path(&self) -> PathBuf {
         scratch_dir().join(format!("function-{}.log", self.runtime_port))
     }
