@@ -100,8 +100,8 @@ def tell(aws, run: Run) -> None:
 
     second = run.deliver()
     say(
-        "the function waited until each change was 2 s old (deployed, a minute: MARGIN_SECONDS), so that "
-        "no server keeps a copy it was fetching as the upload landed"
+        "the function waited until each change was a second old (deployed, a minute: MARGIN_SECONDS), so "
+        "that no server keeps a copy it was fetching as the upload landed"
     )
     say(f"the function's invalidation: {describe(second)}")
     for d, paths in second:

@@ -140,10 +140,12 @@ class Function:
             "AWS_LAMBDA_FUNCTION_NAME": "_",
             "AWS_LAMBDA_FUNCTION_VERSION": config.get("Version", "$LATEST"),
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.memory),
-            # A change waits 2 s to age before the function invalidates it,
-            # not the deployed minute (MARGIN_SECONDS): the minute is tested
-            # on virtual time (tests/sim, tests/cloudfront.rs).
-            "MARGIN_SECONDS": "2",
+            # A change waits 1 s to age before the function invalidates it
+            # (MARGIN_SECONDS=0, plus the second kept for clocks), not the
+            # deployed minute: the edges here read S3 once per pass, with no
+            # fill in flight to outrun, and the minute is tested on virtual
+            # time (tests/sim, tests/invocation.rs).
+            "MARGIN_SECONDS": "0",
         }
         if self.stack.log_format:
             # Lambda sets this from the function's LoggingConfig.
