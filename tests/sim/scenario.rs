@@ -1,8 +1,9 @@
 //! What a seed runs: a family of situations (a Django deploy repeated, a
 //! 20,000-file deploy, random changes to a versioned bucket, a crowded
 //! distribution, discovery, many planners at once) and, within it, every
-//! setting drawn from the seed: wiring, distributions and origin paths,
-//! MAX_PATHS, concurrency, fault rates, the bucket's history.
+//! setting drawn from the seed:
+//! wiring, distributions, their origin paths and cache behaviors, MAX_PATHS,
+//! concurrency, fault rates, the bucket's history.
 
 use crate::rng::Rng;
 use crate::s3::History;
@@ -40,6 +41,28 @@ pub struct DistributionSpec {
     pub domain: String,
     /// Listed in DISTRIBUTION_IDS (when not auto).
     pub listed: bool,
+    /// Its cache behaviors in CloudFront's order, the default (`*`) last.
+    pub behaviors: Vec<BehaviorSpec>,
+}
+
+/// A cache behavior: its path pattern, and whether it sends viewers to the
+/// distribution's origin (else to an API elsewhere) with query strings in
+/// the cache key.
+#[derive(Debug, Clone)]
+pub struct BehaviorSpec {
+    pub pattern: String,
+    pub to_origin: bool,
+    pub query_strings: bool,
+}
+
+impl BehaviorSpec {
+    pub fn new(pattern: &str, to_origin: bool, query_strings: bool) -> BehaviorSpec {
+        BehaviorSpec {
+            pattern: pattern.into(),
+            to_origin,
+            query_strings,
+        }
+    }
 }
 
 pub struct Scenario {
@@ -117,6 +140,7 @@ fn spec(id: &str, origin: Option<&str>, domain: &str, listed: bool) -> Distribut
         origin: origin.map(Into::into),
         domain: domain.into(),
         listed,
+        behaviors: vec![BehaviorSpec::new("*", true, false)],
     }
 }
 

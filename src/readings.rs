@@ -1,0 +1,195 @@
+//! What the execution environment knows of the distributions'
+//! configurations, kept for a minute as the listing is (see
+//! `discovery::MAX_AGE_MS`): each listed distribution's
+//! (GetDistributionConfig) and the cache policies the behaviors name
+//! (GetCachePolicy), read on the first invocation that needs them and again
+//! once a minute old. A read that fails keeps what was read before; with
+//! nothing before, a distribution whose configuration CloudFront refuses to
+//! show (AccessDenied) is planned as configured, one it cannot show now is
+//! unknown (its changes wait: see `handler`), and a cache policy counts as
+//! AWS's table says for a managed one, else as keying on query strings.
+
+use crate::clock::Deadline;
+use crate::cloudfront::{self, Unread};
+use crate::config::DistributionId;
+use crate::discovery::MAX_AGE_MS;
+use crate::distribution::{self, Known, Policies, Setup};
+use aws_sdk_cloudfront::Client;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use tracing::{debug, info, warn};
+
+/// A value, and when it was read (milliseconds since the Unix epoch).
+#[derive(Debug, Clone)]
+struct Kept<T> {
+    value: T,
+    taken_ms: i64,
+}
+
+impl<T> Kept<T> {
+    fn fresh(&self, now_ms: i64) -> bool {
+        now_ms >= self.taken_ms && now_ms - self.taken_ms < MAX_AGE_MS
+    }
+}
+
+/// A listed distribution's configuration, as far as the environment knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Knowledge {
+    Read(Setup),
+    /// CloudFront refuses to show it (AccessDenied, NoSuchDistribution).
+    Refused,
+    /// Never read: CloudFront could not answer (why).
+    Unknown(String),
+}
+
+impl Knowledge {
+    pub fn as_known(&self) -> Known<'_> {
+        match self {
+            Knowledge::Read(setup) => Known::Read(setup),
+            Knowledge::Refused => Known::Denied,
+            Knowledge::Unknown(_) => Known::Unknown,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Readings {
+    /// Per listed distribution: its configuration, or CloudFront's refusal.
+    setups: Mutex<BTreeMap<DistributionId, Kept<Result<Setup, String>>>>,
+    /// Per cache policy: whether it keys on query strings.
+    policies: Mutex<BTreeMap<String, Kept<bool>>>,
+}
+
+impl Readings {
+    /// What is known of each of `ids`, read again where a minute old.
+    pub async fn listed(
+        &self,
+        client: &Client,
+        ids: &[DistributionId],
+        now_ms: i64,
+        deadline: Deadline,
+    ) -> BTreeMap<DistributionId, Knowledge> {
+        let mut known = BTreeMap::new();
+        for id in ids {
+            let kept = self.setups.lock().expect("setups lock").get(id).cloned();
+            let knowledge = match kept {
+                Some(kept) if kept.fresh(now_ms) => knowledge(kept.value),
+                kept => self.read_setup(client, id, kept, now_ms, deadline).await,
+            };
+            known.insert(id.clone(), knowledge);
+        }
+        known
+    }
+
+    async fn read_setup(
+        &self,
+        client: &Client,
+        id: &DistributionId,
+        kept: Option<Kept<Result<Setup, String>>>,
+        now_ms: i64,
+        deadline: Deadline,
+    ) -> Knowledge {
+        let value = match cloudfront::read_setup(client, id, deadline).await {
+            Ok(setup) => {
+                debug!(distribution = %id, "read the distribution's configuration");
+                Ok(setup)
+            }
+            Err(Unread::Refused(e)) => {
+                warn!(
+                    distribution = %id,
+                    "could not read the distribution's configuration (the role needs \
+                     cloudfront:GetDistributionConfig on it): planned as DISTRIBUTION_IDS and \
+                     ORIGIN_PATH say, every key under its origin path, no query string in the \
+                     cache key: {e}"
+                );
+                Err(e.to_string())
+            }
+            Err(Unread::Failed(e)) => {
+                return match kept {
+                    Some(kept) => {
+                        let seconds = (now_ms - kept.taken_ms) / 1000;
+                        warn!(distribution = %id, "could not read the distribution's configuration again; using what was read {seconds} s ago: {e}");
+                        knowledge(kept.value)
+                    }
+                    None => Knowledge::Unknown(e.to_string()),
+                };
+            }
+        };
+        self.setups.lock().expect("setups lock").insert(
+            id.clone(),
+            Kept {
+                value: value.clone(),
+                taken_ms: now_ms,
+            },
+        );
+        knowledge(value)
+    }
+
+    /// Whether each of the cache policies `ids` keys on query strings, read
+    /// again where a minute old. A policy not known is left out (see
+    /// `distribution::CacheKey::has_query_strings`).
+    pub async fn policies(
+        &self,
+        client: &Client,
+        ids: BTreeSet<&str>,
+        now_ms: i64,
+        deadline: Deadline,
+    ) -> Policies {
+        let mut policies = Policies::new();
+        for id in ids.into_iter().filter(|id| !id.is_empty()) {
+            let kept = self.policies.lock().expect("policies lock").get(id).cloned();
+            if let Some(kept) = kept.as_ref().filter(|k| k.fresh(now_ms)) {
+                policies.insert(id.to_owned(), kept.value);
+                continue;
+            }
+            match cloudfront::read_policy(client, id, deadline).await {
+                Ok(query_strings) => {
+                    policies.insert(id.to_owned(), query_strings);
+                    let kept = Kept {
+                        value: query_strings,
+                        taken_ms: now_ms,
+                    };
+                    self.policies
+                        .lock()
+                        .expect("policies lock")
+                        .insert(id.to_owned(), kept);
+                }
+                Err(e) => match (kept, distribution::managed(id)) {
+                    (Some(kept), _) => {
+                        policies.insert(id.to_owned(), kept.value);
+                    }
+                    (None, Some(_)) => {
+                        info!(
+                            "cache policy {id} is one of AWS's managed ones, taken as AWS documents it: {e}"
+                        );
+                    }
+                    (None, None) => warn!(
+                        "could not read cache policy {id} (the role needs cloudfront:GetCachePolicy): \
+                         its cache behaviors count as keying on query strings, each path with a \
+                         trailing *: {e}"
+                    ),
+                },
+            }
+        }
+        policies
+    }
+}
+
+fn knowledge(value: Result<Setup, String>) -> Knowledge {
+    match value {
+        Ok(setup) => Knowledge::Read(setup),
+        Err(_) => Knowledge::Refused,
+    }
+}
+
+/// The cache policies the behaviors of `setups` name.
+pub fn policy_ids<'s>(setups: impl IntoIterator<Item = &'s Setup>) -> BTreeSet<&'s str> {
+    setups
+        .into_iter()
+        .flat_map(|s| &s.behaviors)
+        .filter_map(|b| match &b.key {
+            distribution::CacheKey::Policy(id) => Some(id.as_str()),
+            distribution::CacheKey::Forwarded { .. } => None,
+        })
+        .collect()
+}
