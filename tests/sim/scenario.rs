@@ -1,7 +1,7 @@
 //! What a seed runs: a family of situations (a Django deploy repeated, a
 //! 20,000-file deploy, random changes to a versioned bucket, a crowded
-//! distribution, discovery, many planners at once) and, within it, every
-//! setting drawn from the seed:
+//! distribution, discovery, many planners at once, a site whose cache keys
+//! hold query strings) and, within it, every setting drawn from the seed:
 //! wiring, distributions, their origin paths and cache behaviors, MAX_PATHS,
 //! concurrency, fault rates, the bucket's history.
 
@@ -92,7 +92,15 @@ pub struct Scenario {
     pub dry_run: bool,
 }
 
-pub const FAMILIES: [&str; 6] = ["collectstatic", "mixed", "crowded", "auto", "planners", "big"];
+pub const FAMILIES: [&str; 7] = [
+    "collectstatic",
+    "mixed",
+    "crowded",
+    "auto",
+    "planners",
+    "big",
+    "query",
+];
 
 /// Object keys of every awkward shape a site has.
 const SPECIAL: [&str; 16] = [
@@ -195,10 +203,56 @@ impl Scenario {
             }
             "auto" => s.discovery(&mut rng),
             "planners" => s.planners(&mut rng),
+            "query" => s.query_strings(&mut rng),
             _ => s.big(&mut rng),
+        }
+        if family != "big" {
+            s.some_keyed_on_query_strings(seed);
         }
         s.history.seal();
         s
+    }
+
+    /// In a quarter of the seeds, a distribution serving the bucket keys on
+    /// query strings. Drawn apart from the rest, so that a seed runs the same
+    /// site with and without the option.
+    fn some_keyed_on_query_strings(&mut self, seed: u64) {
+        let mut rng = Rng::new(seed ^ 0x5155_4552_5953);
+        for d in self.distributions.iter_mut().filter(|d| d.origin.is_some()) {
+            if rng.chance(0.25) {
+                for behavior in d.behaviors.iter_mut().filter(|b| b.to_origin) {
+                    behavior.query_strings = true;
+                }
+            }
+        }
+    }
+
+    /// A Django site deployed again and again behind a distribution whose
+    /// default behavior keys on query strings (`?v=` cache busting, links
+    /// with `?utm_source=`), `/static/*` keyed or not, and `/api/*` sent to
+    /// an API: keys under `api/` in the bucket are never served from it.
+    fn query_strings(&mut self, rng: &mut Rng) {
+        self.distributions[0].behaviors = vec![
+            BehaviorSpec::new("/api/*", false, true),
+            BehaviorSpec::new("/static/*", true, rng.chance(0.5)),
+            BehaviorSpec::new("*", true, true),
+        ];
+        self.collectstatic(rng, 3, 5);
+        let mut keys: Vec<String> = self.history.initial.keys().cloned().collect();
+        let api: Vec<String> = (0..5).map(|i| format!("api/v{i}.json")).collect();
+        keys.extend(api.iter().cloned());
+        let mut all: Vec<(i64, String)> = self
+            .history
+            .changes
+            .iter()
+            .map(|c| (c.at_ms, c.key.clone()))
+            .collect();
+        all.extend(api.into_iter().map(|k| (rng.between(10_000, 300_000) as i64, k)));
+        all.sort();
+        self.history = History::new(BUCKET, self.history.versioned, &keys);
+        for (t, key) in all {
+            self.history.put(rng, t, &key);
+        }
     }
 
     /// A Django site deployed again and again (collectstatic uploads each
