@@ -8,8 +8,8 @@ pub mod runtime_api;
 
 use aws_sdk_cloudfront::Client;
 use aws_sdk_cloudfront::types::{
-    CacheBehavior, CacheBehaviors, DefaultCacheBehavior, DistributionConfig, Origin, Origins, S3OriginConfig,
-    ViewerProtocolPolicy,
+    CacheBehavior, CacheBehaviors, CustomOriginConfig, DefaultCacheBehavior, DistributionConfig, Origin,
+    OriginProtocolPolicy, Origins, S3OriginConfig, ViewerProtocolPolicy,
 };
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
@@ -274,6 +274,48 @@ impl Stack {
             .cloudfront
             .create_distribution()
             .distribution_config(distribution_config(&reference, &domain, origin_path))
+            .send()
+            .await
+            .unwrap();
+        out.distribution().unwrap().id().to_owned()
+    }
+
+    /// Creates a distribution in moto whose one origin is the custom domain
+    /// `domain` (a CNAME of a bucket, say); returns its ID.
+    pub async fn create_distribution_at(&self, domain: &str) -> String {
+        let reference = format!("{domain}#{}", DISTRIBUTIONS.fetch_add(1, Ordering::Relaxed));
+        let origin = Origin::builder()
+            .id("custom")
+            .domain_name(domain)
+            .origin_path("")
+            .custom_origin_config(
+                CustomOriginConfig::builder()
+                    .http_port(80)
+                    .https_port(443)
+                    .origin_protocol_policy(OriginProtocolPolicy::HttpsOnly)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        let config = DistributionConfig::builder()
+            .caller_reference(reference)
+            .comment("local stand-in")
+            .enabled(true)
+            .origins(Origins::builder().quantity(1).items(origin).build().unwrap())
+            .default_cache_behavior(
+                DefaultCacheBehavior::builder()
+                    .target_origin_id("custom")
+                    .viewer_protocol_policy(ViewerProtocolPolicy::RedirectToHttps)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        let out = self
+            .cloudfront
+            .create_distribution()
+            .distribution_config(config)
             .send()
             .await
             .unwrap();
