@@ -7,16 +7,16 @@
 
 use crate::clock::{Clock, Deadline};
 use crate::cloudfront::{self, Status, SubmitError};
-use crate::config::{Config, DistributionId, Distributions, Target};
+use crate::config::{Config, DistributionId, Distributions};
 use crate::discovery::Listing;
-use crate::distribution::{self, Known, Notice, Routes};
+use crate::distribution::Routes;
 use crate::event::{self, Incoming, Unit, Units};
 use crate::memory::Memory;
 use crate::metrics;
 use crate::path::InvalidationPath;
 use crate::plan::{self, Batch, Busy, Demands, Plan, Targets};
 use crate::queues::Queues;
-use crate::readings::{self, Knowledge, Readings};
+use crate::readings::{ByBucket, Readings};
 use crate::response::{Failure, HandlerError, Outcome, Pending, Report, Response, log_plan, respond};
 use crate::watch::Watch;
 use aws_sdk_cloudfront::Client;
@@ -57,8 +57,6 @@ pub struct Invalidator {
     readings: Readings,
     /// Per distribution, the invalidations this environment created or read.
     memory: Mutex<BTreeMap<DistributionId, Memory>>,
-    /// Warnings the environment gives once.
-    said: Mutex<BTreeSet<String>>,
 }
 
 impl Invalidator {
@@ -71,7 +69,6 @@ impl Invalidator {
             listing: Mutex::new(None),
             readings: Readings::default(),
             memory: Mutex::new(BTreeMap::new()),
-            said: Mutex::new(BTreeSet::new()),
         }
     }
 
@@ -318,11 +315,19 @@ impl Invalidator {
         if units.iter().all(|u| u.changes.is_empty()) {
             return Ok(Default::default());
         }
-        let demands = |routes: &BTreeMap<String, Vec<Routes>>| {
-            plan::demands(units, &self.config, &Targets::ByBucket(routes), later)
-        };
+        let demands =
+            |routes: &ByBucket| plan::demands(units, &self.config, &Targets::ByBucket(routes), later);
+        let (client, domains) = (&self.client, &self.config.bucket_domains);
         if let Distributions::Listed(targets) = &self.config.distributions {
-            let (routes, unknown) = self.listed_routes(targets, units, later, deadline).await;
+            let mut changes: BTreeMap<&str, usize> = BTreeMap::new();
+            let now = units.iter().enumerate().filter(|(u, _)| !later.contains(u));
+            for change in now.flat_map(|(_, unit)| &unit.changes) {
+                *changes.entry(change.bucket.as_str()).or_default() += 1;
+            }
+            let now_ms = self.clock.now_ms();
+            let (routes, unknown) = (self.readings)
+                .listed_routes(client, targets, &changes, domains, now_ms, deadline)
+                .await;
             return Ok((demands(&routes), unknown));
         }
         let buckets: BTreeSet<&str> = units
@@ -365,109 +370,17 @@ impl Invalidator {
         Ok((found, Vec::new()))
     }
 
-    /// `DISTRIBUTION_IDS=auto`: how the listed distributions serve each of
-    /// `buckets`, with the cache policies their behaviors name.
+    /// `DISTRIBUTION_IDS=auto`: how `listing`'s distributions serve `buckets`.
     async fn found_routes(
         &self,
         listing: &Listing,
         buckets: &BTreeSet<&str>,
         deadline: Deadline,
-    ) -> BTreeMap<String, Vec<Routes>> {
-        let domains = &self.config.bucket_domains;
-        let on = buckets.iter().flat_map(|b| listing.on_bucket(b, domains));
-        let now_ms = self.clock.now_ms();
-        let policies = self
-            .readings
-            .policies(&self.client, readings::policy_ids(on), now_ms, deadline)
-            .await;
-        listing.routes(buckets.iter().copied(), domains, &policies)
-    }
-
-    /// How the listed distributions serve each bucket of the changes of
-    /// `units` (but `later`), as their configurations say; and those whose
-    /// configuration is not known, with why.
-    async fn listed_routes(
-        &self,
-        targets: &[Target],
-        units: &[Unit],
-        later: &Units,
-        deadline: Deadline,
-    ) -> (BTreeMap<String, Vec<Routes>>, Vec<(DistributionId, String)>) {
-        let mut ids: Vec<DistributionId> = Vec::new();
-        for target in targets
-            .iter()
-            .filter(|t| !ids.contains(&t.id))
-            .collect::<Vec<_>>()
-        {
-            ids.push(target.id.clone());
-        }
-        let now_ms = self.clock.now_ms();
-        let known = self.readings.listed(&self.client, &ids, now_ms, deadline).await;
-        let setups = known.values().filter_map(|k| match k {
-            Knowledge::Read(setup) => Some(setup),
-            _ => None,
-        });
-        let policy_ids = readings::policy_ids(setups);
-        let policies = self
-            .readings
-            .policies(&self.client, policy_ids, now_ms, deadline)
-            .await;
-        let mut changes: BTreeMap<&str, usize> = BTreeMap::new();
-        let now = units.iter().enumerate().filter(|(u, _)| !later.contains(u));
-        for change in now.flat_map(|(_, unit)| &unit.changes) {
-            *changes.entry(change.bucket.as_str()).or_default() += 1;
-        }
-        let know = |id: &DistributionId| known.get(id).map_or(Known::Unknown, Knowledge::as_known);
-        let mut routes = BTreeMap::new();
-        for (bucket, changes) in changes {
-            let domains = &self.config.bucket_domains;
-            let (found, notices) = distribution::listed(targets, know, bucket, domains, &policies);
-            self.tell(&notices, changes);
-            routes.insert(bucket.to_owned(), found);
-        }
-        let unknown = known
-            .into_iter()
-            .filter_map(|(id, k)| match k {
-                Knowledge::Unknown(why) => Some((id, why)),
-                _ => None,
-            })
-            .collect();
-        (routes, unknown)
-    }
-
-    /// What planning with the configurations found, said: a listed
-    /// distribution not serving the bucket of `changes` changes at every
-    /// invocation (an ERROR line and a metric, which an alarm watches), other
-    /// origin paths than configured once per execution environment.
-    fn tell(&self, notices: &[Notice], changes: usize) {
-        for notice in notices {
-            match notice {
-                Notice::OriginPaths { id, configured, read } => {
-                    let line = format!(
-                        "distribution {id} serves the bucket through origin path {} as CloudFront's \
-                         configuration says, not {} as DISTRIBUTION_IDS or ORIGIN_PATH say: CloudFront's \
-                         is used",
-                        origin_paths(read),
-                        origin_paths(configured)
-                    );
-                    if self.said.lock().expect("said lock").insert(line.clone()) {
-                        warn!(distribution = %id, "{line}");
-                    }
-                }
-                Notice::NotServing { id, bucket } => {
-                    error!(
-                        distribution = %id,
-                        bucket,
-                        changes,
-                        "distribution {id} does not serve bucket {bucket}: changes are not invalidated \
-                         there. None of its origins is one of S3's endpoints for the bucket or a domain \
-                         BUCKET_DOMAINS names, or no cache behavior sends viewers to one: correct \
-                         DISTRIBUTION_IDS, the distribution's origins or BUCKET_DOMAINS"
-                    );
-                    metrics::not_serving(id, changes);
-                }
-            }
-        }
+    ) -> ByBucket {
+        let (domains, now_ms) = (&self.config.bucket_domains, self.clock.now_ms());
+        (self.readings)
+            .found_routes(&self.client, listing, buckets, domains, now_ms, deadline)
+            .await
     }
 
     /// The account's distributions: the kept listing while it is fresh, or a
@@ -696,21 +609,6 @@ fn hold_back(demands: &mut Demands, unknown: Vec<(DistributionId, String)>) -> V
         failures.push(Failure { error, units });
     }
     failures
-}
-
-/// A set of origin paths as a reader would say it.
-fn origin_paths(paths: &BTreeSet<String>) -> String {
-    let said: Vec<&str> = paths
-        .iter()
-        .map(|p| {
-            if p.is_empty() {
-                "none (the bucket's top)"
-            } else {
-                p.as_str()
-            }
-        })
-        .collect();
-    said.join(" and ")
 }
 
 /// The distributions of `routes` as `DISTRIBUTION_IDS` would list them.

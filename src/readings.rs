@@ -8,16 +8,19 @@
 //! show (AccessDenied) is planned as configured, one it cannot show now is
 //! unknown (its changes wait: see `handler`), and a cache policy counts as
 //! AWS's table says for a managed one, else as keying on query strings.
+//! From them, how each distribution serves the buckets of an invocation
+//! (see `distribution`), and what to tell the operator about it.
 
 use crate::clock::Deadline;
 use crate::cloudfront::{self, Unread};
-use crate::config::DistributionId;
-use crate::discovery::MAX_AGE_MS;
-use crate::distribution::{self, Known, Policies, Setup};
+use crate::config::{DistributionId, Target};
+use crate::discovery::{Listing, MAX_AGE_MS};
+use crate::distribution::{self, Known, Notice, Policies, Routes, Setup};
+use crate::metrics;
 use aws_sdk_cloudfront::Client;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 /// A value, and when it was read (milliseconds since the Unix epoch).
 #[derive(Debug, Clone)]
@@ -58,9 +61,107 @@ pub struct Readings {
     setups: Mutex<BTreeMap<DistributionId, Kept<Result<Setup, String>>>>,
     /// Per cache policy: whether it keys on query strings.
     policies: Mutex<BTreeMap<String, Kept<bool>>>,
+    /// Warnings the environment gives once.
+    said: Mutex<BTreeSet<String>>,
 }
 
+/// Each bucket's routes: how each distribution serving it serves it.
+pub type ByBucket = BTreeMap<String, Vec<Routes>>;
+
 impl Readings {
+    /// How the listed distributions serve each bucket of `changes` (bucket
+    /// and its number of changes), as their configurations say; and those
+    /// whose configuration is not known, with why. Says what it found (see
+    /// [`Readings::tell`]).
+    pub async fn listed_routes(
+        &self,
+        client: &Client,
+        targets: &[Target],
+        changes: &BTreeMap<&str, usize>,
+        domains: &[String],
+        now_ms: i64,
+        deadline: Deadline,
+    ) -> (ByBucket, Vec<(DistributionId, String)>) {
+        let mut ids: Vec<DistributionId> = Vec::new();
+        for target in targets {
+            if !ids.contains(&target.id) {
+                ids.push(target.id.clone());
+            }
+        }
+        let known = self.listed(client, &ids, now_ms, deadline).await;
+        let setups = known.values().filter_map(|k| match k {
+            Knowledge::Read(setup) => Some(setup),
+            _ => None,
+        });
+        let policies = self.policies(client, policy_ids(setups), now_ms, deadline).await;
+        let know = |id: &DistributionId| known.get(id).map_or(Known::Unknown, Knowledge::as_known);
+        let mut routes = ByBucket::new();
+        for (&bucket, &changes) in changes {
+            let (found, notices) = distribution::listed(targets, know, bucket, domains, &policies);
+            self.tell(&notices, changes);
+            routes.insert(bucket.to_owned(), found);
+        }
+        let unknown = known
+            .into_iter()
+            .filter_map(|(id, k)| match k {
+                Knowledge::Unknown(why) => Some((id, why)),
+                _ => None,
+            })
+            .collect();
+        (routes, unknown)
+    }
+
+    /// `DISTRIBUTION_IDS=auto`: how the distributions of `listing` serve
+    /// each of `buckets`, with the cache policies their behaviors name.
+    pub async fn found_routes(
+        &self,
+        client: &Client,
+        listing: &Listing,
+        buckets: &BTreeSet<&str>,
+        domains: &[String],
+        now_ms: i64,
+        deadline: Deadline,
+    ) -> ByBucket {
+        let on = buckets.iter().flat_map(|b| listing.on_bucket(b, domains));
+        let policies = self.policies(client, policy_ids(on), now_ms, deadline).await;
+        listing.routes(buckets.iter().copied(), domains, &policies)
+    }
+
+    /// What planning with the configurations found says: a listed
+    /// distribution not serving the bucket of `changes` changes at every
+    /// invocation (an ERROR line and a metric, which an alarm watches), other
+    /// origin paths than configured once per execution environment.
+    fn tell(&self, notices: &[Notice], changes: usize) {
+        for notice in notices {
+            match notice {
+                Notice::OriginPaths { id, configured, read } => {
+                    let line = format!(
+                        "distribution {id} serves the bucket through origin path {} as CloudFront's \
+                         configuration says, not {} as DISTRIBUTION_IDS or ORIGIN_PATH say: CloudFront's \
+                         is used",
+                        origin_paths(read),
+                        origin_paths(configured)
+                    );
+                    if self.said.lock().expect("said lock").insert(line.clone()) {
+                        warn!(distribution = %id, "{line}");
+                    }
+                }
+                Notice::NotServing { id, bucket } => {
+                    error!(
+                        distribution = %id,
+                        bucket,
+                        changes,
+                        "distribution {id} does not serve bucket {bucket}: changes are not invalidated \
+                         there. None of its origins is one of S3's endpoints for the bucket or a domain \
+                         BUCKET_DOMAINS names, or no cache behavior sends viewers to one: correct \
+                         DISTRIBUTION_IDS, the distribution's origins or BUCKET_DOMAINS"
+                    );
+                    metrics::not_serving(id, changes);
+                }
+            }
+        }
+    }
+
     /// What is known of each of `ids`, read again where a minute old.
     pub async fn listed(
         &self,
@@ -173,6 +274,21 @@ impl Readings {
         }
         policies
     }
+}
+
+/// A set of origin paths as a reader would say it.
+fn origin_paths(paths: &BTreeSet<String>) -> String {
+    let said: Vec<&str> = paths
+        .iter()
+        .map(|p| {
+            if p.is_empty() {
+                "none (the bucket's top)"
+            } else {
+                p.as_str()
+            }
+        })
+        .collect();
+    said.join(" and ")
 }
 
 fn knowledge(value: Result<Setup, String>) -> Knowledge {
