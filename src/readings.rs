@@ -11,7 +11,7 @@
 //! From them, how each distribution serves the buckets of an invocation
 //! (see `distribution`), and what to tell the operator about it.
 
-use crate::clock::Deadline;
+use crate::clock::{DEADLINE_RESERVE, Deadline};
 use crate::cloudfront::{self, Unread};
 use crate::config::{DistributionId, Target};
 use crate::discovery::{Listing, MAX_AGE_MS};
@@ -20,6 +20,7 @@ use crate::metrics;
 use aws_sdk_cloudfront::Client;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
+use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
 /// A value, and when it was read (milliseconds since the Unix epoch).
@@ -88,6 +89,7 @@ impl Readings {
                 ids.push(target.id.clone());
             }
         }
+        let deadline = for_reads(deadline);
         let known = self.listed(client, &ids, now_ms, deadline).await;
         let setups = known.values().filter_map(|k| match k {
             Knowledge::Read(setup) => Some(setup),
@@ -123,7 +125,7 @@ impl Readings {
         deadline: Deadline,
     ) -> ByBucket {
         let on = buckets.iter().flat_map(|b| listing.on_bucket(b, domains));
-        let policies = self.policies(client, policy_ids(on), now_ms, deadline).await;
+        let policies = (self.policies(client, policy_ids(on), now_ms, for_reads(deadline))).await;
         listing.routes(buckets.iter().copied(), domains, &policies)
     }
 
@@ -276,6 +278,15 @@ impl Readings {
     }
 }
 
+/// The reads of an invocation, all together, take at most
+/// `cloudfront::SETUP_TIMEOUT` and a third of what is left before
+/// `deadline`: they must not hold the invocation up. A read with no time
+/// left fails as CloudFront's silence would.
+fn for_reads(deadline: Deadline) -> Deadline {
+    let time = cloudfront::SETUP_TIMEOUT.min(deadline.left() / 3) + DEADLINE_RESERVE;
+    Deadline::at(deadline.instant().min(Instant::now() + time))
+}
+
 /// A set of origin paths as a reader would say it.
 fn origin_paths(paths: &BTreeSet<String>) -> String {
     let said: Vec<&str> = paths
@@ -308,4 +319,36 @@ pub fn policy_ids<'s>(setups: impl IntoIterator<Item = &'s Setup>) -> BTreeSet<&
             distribution::CacheKey::Forwarded { .. } => None,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_reads_take_at_most_ten_seconds_and_a_third_of_what_is_left() {
+        // What a call may take: what is left less the answer's reserve.
+        let call = |left: Duration| for_reads(Deadline::after(left)).for_call(Duration::from_secs(60));
+        let near = |got: Option<Duration>, want: u64| {
+            got.is_some_and(|g| {
+                g <= Duration::from_secs(want) && g + Duration::from_millis(50) >= Duration::from_secs(want)
+            })
+        };
+        assert!(
+            near(call(Duration::from_secs(180)), 10),
+            "{:?}",
+            call(Duration::from_secs(180))
+        );
+        assert!(
+            near(call(Duration::from_secs(12)), 4),
+            "{:?}",
+            call(Duration::from_secs(12))
+        );
+        assert_eq!(
+            call(Duration::from_secs(2)),
+            None,
+            "no time: the read fails as a silence"
+        );
+    }
 }
