@@ -77,7 +77,7 @@ struct Deploy {
 /// A collectstatic delivered through the queue in batches of 1,000, with
 /// `env` on top of the defaults.
 async fn deploy(stack: &Stack, setting: &'static str, env: &[(&str, &str)], keys: &[String]) -> Deploy {
-    let distribution = stack.create_distribution("bench-site", "").await;
+    let distribution = stack.create_distribution("example-static-site", "").await;
     let api = RuntimeApi::start();
     let mut all_env = vec![("DISTRIBUTION_IDS", distribution.as_str())];
     all_env.extend_from_slice(env);
@@ -123,7 +123,7 @@ struct Burst {
 }
 
 async fn burst(stack: &Stack, mode: &'static str, events: Vec<Value>) -> Burst {
-    let distribution = stack.create_distribution("bench-site", "").await;
+    let distribution = stack.create_distribution("example-static-site", "").await;
     let api = RuntimeApi::start();
     // No path budget here: these rows show what batching alone does.
     let _function = start(
@@ -172,7 +172,7 @@ struct Spread {
 async fn spread_deploy(stack: &Stack, hold: Duration, per_minute: usize, batch: usize) -> Spread {
     const FILES: usize = 20_000;
     const MAX_RECEIVES: u32 = 6;
-    let distribution = stack.create_distribution("bench-site", "").await;
+    let distribution = stack.create_distribution("example-static-site", "").await;
     let proxy = FaultProxy::start(stack.moto_port, vec![]);
     proxy.hold(hold);
     let api = RuntimeApi::start();

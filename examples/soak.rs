@@ -48,7 +48,7 @@ async fn main() {
     let seed: u64 = setting("SOAK_SEED", 42);
 
     let mut stack = Stack::start().await;
-    let distribution = stack.create_distribution("soak-site", "").await;
+    let distribution = stack.create_distribution("example-static-site", "").await;
     let proxy = FaultProxy::start(stack.moto_port, vec![]);
     proxy.set_mix(Some(Mix {
         rate,

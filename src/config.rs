@@ -191,6 +191,10 @@ pub struct Config {
     /// invalidation must be created to count for it (see `cover`); the
     /// function waits that long before invalidating a change.
     pub margin_ms: i64,
+    /// `BUCKET_DOMAINS`: more domain names that reach the bucket (a CNAME
+    /// of it or of its website endpoint, an access point alias), lower
+    /// case: a distribution's origin at one of them serves the bucket.
+    pub bucket_domains: Vec<String>,
 }
 
 /// Default for `MAX_CONCURRENCY`: the queue wirings' MaximumConcurrency.
@@ -242,6 +246,11 @@ impl Config {
             )?,
             margin_ms: read.number("MARGIN_SECONDS", DEFAULT_MARGIN_SECONDS, 0..=600, MARGIN_IS)? as i64
                 * 1000,
+            bucket_domains: read
+                .list::<BucketDomain>("BUCKET_DOMAINS")?
+                .into_iter()
+                .map(|d| d.0)
+                .collect(),
         })
     }
 }
@@ -387,6 +396,28 @@ impl FromStr for Namespace {
     }
 }
 
+/// A host name that reaches the bucket, as a distribution's origin names it:
+/// letters, digits, `-` and `.`, lower-cased, without a final dot.
+struct BucketDomain(String);
+
+impl FromStr for BucketDomain {
+    type Err = String;
+
+    fn from_str(domain: &str) -> Result<Self, String> {
+        let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+        let ok = domain.len() <= 253
+            && domain
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+            && !domain.split('.').any(str::is_empty);
+        ok.then_some(BucketDomain(domain)).ok_or_else(|| {
+            "comma-separated domain names that reach the bucket, as a distribution's origin names them \
+             (assets.example.com), or access point aliases"
+                .into()
+        })
+    }
+}
+
 /// An SQS queue URL.
 struct QueueUrl(String);
 
@@ -478,6 +509,12 @@ mod tests {
             c.queue_url.as_deref(),
             Some("https://sqs.eu-west-1.amazonaws.com/1/changes")
         );
+        let c = config(&[
+            ("DISTRIBUTION_IDS", "auto"),
+            ("BUCKET_DOMAINS", " Assets.Example.com. ,site-ap-abc123-s3alias,"),
+        ])
+        .unwrap();
+        assert_eq!(c.bucket_domains, ["assets.example.com", "site-ap-abc123-s3alias"]);
     }
 
     #[test]
@@ -486,7 +523,7 @@ mod tests {
         assert_eq!(targets(&c), [("E1ABC".to_string(), String::new())]);
         assert!(!c.dry_run && !c.skip_hashed_names);
         assert_eq!(c.index_document.as_deref(), Some("index.html"));
-        assert!(c.include.is_empty() && c.exclude.is_empty());
+        assert!(c.include.is_empty() && c.exclude.is_empty() && c.bucket_domains.is_empty());
         assert_eq!(c.max_paths, DEFAULT_MAX_PATHS);
         assert_eq!(c.metrics_namespace, "CloudFrontInvalidator");
         assert_eq!(
@@ -575,6 +612,9 @@ mod tests {
             ("FRESH_TOPIC_ARN", "fresh"),
             ("WATCH_QUEUE_URL", "watch"),
             ("QUEUE_URL", "arn:aws:sqs:eu-west-1:1:q"),
+            ("BUCKET_DOMAINS", "https://assets.example.com"),
+            ("BUCKET_DOMAINS", "assets..example.com"),
+            ("BUCKET_DOMAINS", "my bucket"),
         ] {
             let e = config(&[("DISTRIBUTION_IDS", "E1"), (variable, bad)]).unwrap_err();
             assert_eq!(e.variable, variable, "{bad}");

@@ -1,10 +1,11 @@
 //! `DISTRIBUTION_IDS=auto`: which distributions serve a bucket, read from
-//! their origins, and when a listing is too old to trust. An origin serves
-//! the bucket when its domain is one of S3's endpoint forms for it, REST or
-//! website, in any region. Pure: the list comes from
+//! their configurations as ListDistributions summarises them (origins,
+//! origin groups, cache behaviors: see `distribution`), and when a listing is
+//! too old to trust. Pure: the list comes from
 //! `cloudfront::list_distributions`, the clock from the caller.
 
-use crate::config::{DistributionId, OriginPath, Target};
+use crate::config::DistributionId;
+use crate::distribution::{Policies, Routes, Setup, reaches_bucket};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// How long a listing is used before the function lists again: one minute.
@@ -17,7 +18,7 @@ pub const MAX_AGE_MS: i64 = 60_000;
 /// the Unix epoch).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listing {
-    pub distributions: Vec<DistributionOrigins>,
+    pub distributions: Vec<Setup>,
     pub taken_ms: i64,
 }
 
@@ -43,107 +44,44 @@ impl Listing {
         self.distributions.iter().any(|d| d.id == *id)
     }
 
-    /// The targets serving each of `buckets`.
-    pub fn targets<'b>(&self, buckets: impl IntoIterator<Item = &'b str>) -> BTreeMap<String, Vec<Target>> {
+    /// The distributions with an origin on `bucket` (before their cache
+    /// behaviors are asked: whose cache policies matter).
+    pub fn on_bucket<'l>(&'l self, bucket: &str, domains: &[String]) -> Vec<&'l Setup> {
+        self.distributions
+            .iter()
+            .filter(|d| {
+                d.origins
+                    .iter()
+                    .any(|o| reaches_bucket(&o.domain, bucket, domains))
+            })
+            .collect()
+    }
+
+    /// The routes of the distributions serving each of `buckets`.
+    pub fn routes<'b>(
+        &self,
+        buckets: impl IntoIterator<Item = &'b str>,
+        domains: &[String],
+        policies: &Policies,
+    ) -> BTreeMap<String, Vec<Routes>> {
         let buckets: BTreeSet<&str> = buckets.into_iter().collect();
         buckets
             .into_iter()
-            .map(|b| (b.to_owned(), targets_for(b, &self.distributions)))
+            .map(|b| {
+                let routes = self
+                    .distributions
+                    .iter()
+                    .filter_map(|d| Routes::read(d, b, domains, policies))
+                    .collect();
+                (b.to_owned(), routes)
+            })
             .collect()
     }
-}
-
-/// One distribution's origins as (domain name, origin path).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DistributionOrigins {
-    pub id: DistributionId,
-    pub origins: Vec<(String, String)>,
-}
-
-/// True when `domain` is an S3 endpoint of `bucket`:
-/// `bucket.s3.amazonaws.com`, `bucket.s3.REGION.amazonaws.com`,
-/// `bucket.s3-REGION.amazonaws.com`, `bucket.s3.dualstack.REGION.amazonaws.com`,
-/// `bucket.s3-website-REGION.amazonaws.com`, `bucket.s3-website.REGION.amazonaws.com`
-/// (and the same under `amazonaws.com.cn`).
-pub fn serves_bucket(domain: &str, bucket: &str) -> bool {
-    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
-    let Some(rest) = domain.strip_prefix(bucket).and_then(|r| r.strip_prefix('.')) else {
-        return false;
-    };
-    let Some(endpoint) = rest
-        .strip_suffix(".amazonaws.com")
-        .or_else(|| rest.strip_suffix(".amazonaws.com.cn"))
-    else {
-        return false;
-    };
-    let region = |r: &str| {
-        !r.is_empty()
-            && r.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    };
-    endpoint == "s3"
-        || endpoint.strip_prefix("s3.dualstack.").is_some_and(region)
-        || endpoint.strip_prefix("s3-website-").is_some_and(region)
-        || endpoint.strip_prefix("s3-website.").is_some_and(region)
-        || endpoint.strip_prefix("s3.").is_some_and(region)
-        || endpoint.strip_prefix("s3-").is_some_and(region)
-}
-
-/// The targets serving `bucket`: one per matching origin, with its origin
-/// path. An origin path CloudFront would not accept is skipped.
-pub fn targets_for(bucket: &str, distributions: &[DistributionOrigins]) -> Vec<Target> {
-    let mut targets = Vec::new();
-    for distribution in distributions {
-        for (domain, origin_path) in &distribution.origins {
-            if !serves_bucket(domain, bucket) {
-                continue;
-            }
-            if let Ok(origin) = OriginPath::parse(origin_path) {
-                let target = Target {
-                    id: distribution.id.clone(),
-                    origin,
-                };
-                if !targets.contains(&target) {
-                    targets.push(target);
-                }
-            }
-        }
-    }
-    targets
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn endpoint_forms() {
-        let yes = [
-            "my.site.s3.amazonaws.com",
-            "my.site.s3.eu-west-1.amazonaws.com",
-            "my.site.s3-eu-west-1.amazonaws.com",
-            "my.site.s3.dualstack.us-east-2.amazonaws.com",
-            "my.site.s3-website-us-east-1.amazonaws.com",
-            "my.site.s3-website.eu-central-1.amazonaws.com",
-            "my.site.s3.cn-north-1.amazonaws.com.cn",
-            "MY.SITE.S3.AMAZONAWS.COM",
-        ];
-        for domain in yes {
-            assert!(serves_bucket(domain, "my.site"), "{domain}");
-        }
-        let no = [
-            "site.s3.amazonaws.com",
-            "other-my.site.s3.amazonaws.com",
-            "my.site.example.com",
-            "my.site.s3.amazonaws.com.evil.com",
-            "my.site.cloudfront.net",
-            "my.site.s3-accesspoint.eu-west-1.amazonaws.com.x",
-            "my.sites3.amazonaws.com",
-        ];
-        for domain in no {
-            assert!(!serves_bucket(domain, "my.site"), "{domain}");
-        }
-    }
 
     #[test]
     fn a_listing_is_trusted_for_a_minute_and_never_for_later_changes() {
@@ -165,31 +103,56 @@ mod tests {
     }
 
     #[test]
-    fn targets_carry_each_origin_path() {
+    fn routes_carry_each_origin_path() {
+        use crate::distribution::{Behavior, CacheKey, Origin};
         let id = |s: &str| DistributionId::parse(s).unwrap();
-        let list = [
-            DistributionOrigins {
-                id: id("E1"),
-                origins: vec![
-                    ("site.s3.amazonaws.com".into(), "/static".into()),
-                    ("api.example.com".into(), "".into()),
-                ],
-            },
-            DistributionOrigins {
-                id: id("E2"),
-                origins: vec![("site.s3-website-us-east-1.amazonaws.com".into(), "".into())],
-            },
-            DistributionOrigins {
-                id: id("E3"),
-                origins: vec![("other.s3.amazonaws.com".into(), "".into())],
-            },
-        ];
-        let targets = targets_for("site", &list);
-        let got: Vec<(String, Option<String>)> = targets
+        let distribution = |d: &str, origins: &[(&str, &str)]| Setup {
+            id: id(d),
+            origins: origins
+                .iter()
+                .enumerate()
+                .map(|(n, (domain, path))| Origin {
+                    id: format!("o{n}"),
+                    domain: domain.to_string(),
+                    path: path.to_string(),
+                })
+                .collect(),
+            groups: vec![],
+            behaviors: vec![Behavior {
+                pattern: "*".into(),
+                target: "o0".into(),
+                key: CacheKey::Forwarded { query_strings: false },
+            }],
+        };
+        let listing = Listing {
+            distributions: vec![
+                distribution(
+                    "E1",
+                    &[("site.s3.amazonaws.com", "/static"), ("api.example.com", "")],
+                ),
+                distribution("E2", &[("site.s3-website-us-east-1.amazonaws.com", "")]),
+                distribution("E3", &[("other.s3.amazonaws.com", "")]),
+            ],
+            taken_ms: 0,
+        };
+        let routes = listing.routes(["site", "nobody"], &[], &Policies::new());
+        let got: Vec<(String, Vec<String>)> = routes["site"]
             .iter()
-            .map(|t| (t.id.to_string(), t.origin.as_ref().map(ToString::to_string)))
+            .map(|r| (r.id.to_string(), r.origin_paths().into_iter().collect()))
             .collect();
-        assert_eq!(got, [("E1".into(), Some("/static".into())), ("E2".into(), None)]);
-        assert!(targets_for("nobody", &list).is_empty());
+        assert_eq!(
+            got,
+            [
+                ("E1".to_string(), vec!["/static".to_string()]),
+                ("E2".to_string(), vec![String::new()])
+            ]
+        );
+        assert!(routes["nobody"].is_empty());
+        let on: Vec<&str> = listing
+            .on_bucket("site", &[])
+            .iter()
+            .map(|d| d.id.as_str())
+            .collect();
+        assert_eq!(on, ["E1", "E2"]);
     }
 }

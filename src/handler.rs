@@ -9,17 +9,19 @@ use crate::clock::{Clock, Deadline};
 use crate::cloudfront::{self, Status, SubmitError};
 use crate::config::{Config, DistributionId, Distributions};
 use crate::discovery::Listing;
+use crate::distribution::Routes;
 use crate::event::{self, Incoming, Unit, Units};
 use crate::memory::Memory;
 use crate::metrics;
 use crate::path::InvalidationPath;
 use crate::plan::{self, Batch, Busy, Demands, Plan, Targets};
 use crate::queues::Queues;
+use crate::readings::{ByBucket, Readings};
 use crate::response::{Failure, HandlerError, Outcome, Pending, Report, Response, log_plan, respond};
 use crate::watch::Watch;
 use aws_sdk_cloudfront::Client;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::time::Duration;
 use tracing::{debug, error, info, warn};
@@ -51,6 +53,8 @@ pub struct Invalidator {
     queues: Option<Queues>,
     /// `DISTRIBUTION_IDS=auto`: the account's distributions, as last listed.
     listing: Mutex<Option<Listing>>,
+    /// The listed distributions' configurations and the cache policies.
+    readings: Readings,
     /// Per distribution, the invalidations this environment created or read.
     memory: Mutex<BTreeMap<DistributionId, Memory>>,
 }
@@ -63,6 +67,7 @@ impl Invalidator {
             clock: Clock::system(),
             queues: None,
             listing: Mutex::new(None),
+            readings: Readings::default(),
             memory: Mutex::new(BTreeMap::new()),
         }
     }
@@ -96,11 +101,12 @@ impl Invalidator {
     ) -> Result<Response, HandlerError> {
         let pending = self.follow(&incoming.units, deadline).await;
         let later = self.wait_for_margin(&incoming.units, deadline).await;
-        let mut demands = self.demands(&incoming, &later, deadline).await?;
+        let (mut demands, unknown) = self.demands(&incoming, &later, deadline).await?;
+        let mut failed = self.not_yet(&incoming.units, &later);
+        failed.extend(hold_back(&mut demands, unknown));
         let (busy, unread) = self.read_held(&incoming.units, &mut demands, deadline).await;
         let plan = plan::plan(&incoming.units, demands, &self.config, &busy);
         log_plan(&incoming, &plan);
-        let mut failed = self.not_yet(&incoming.units, &later);
         failed.extend(unread);
         failed.extend(deferred(&plan));
         let (created, refused) = self.submit(&plan.batches, deadline).await;
@@ -294,27 +300,44 @@ impl Invalidator {
         }
     }
 
-    /// What each distribution needs: the listed ones, or with
-    /// `DISTRIBUTION_IDS=auto` those serving each bucket of the event, but
-    /// for the units in `later`.
+    /// What each distribution needs, but for the units in `later`: the
+    /// listed ones, or with `DISTRIBUTION_IDS=auto` those serving each
+    /// bucket of the event, each as its configuration says; and the listed
+    /// distributions whose configuration is not known, with why.
     async fn demands(
         &self,
         incoming: &Incoming,
         later: &Units,
         deadline: Deadline,
-    ) -> Result<Demands, HandlerError> {
+    ) -> Result<(Demands, Vec<(DistributionId, String)>), HandlerError> {
         let units = &incoming.units;
-        let demands = |targets: &Targets| plan::demands(units, &self.config, targets, later);
-        if let Distributions::Listed(targets) = &self.config.distributions {
-            return Ok(demands(&Targets::Same(targets)));
-        }
-        // Watches alone need no listing.
+        // Watches alone need no distribution.
         if units.iter().all(|u| u.changes.is_empty()) {
-            return Ok(Demands::default());
+            return Ok(Default::default());
         }
-        let buckets = || units.iter().flat_map(|u| &u.changes).map(|c| c.bucket.as_str());
+        let demands =
+            |routes: &ByBucket| plan::demands(units, &self.config, &Targets::ByBucket(routes), later);
+        let (client, domains) = (&self.client, &self.config.bucket_domains);
+        if let Distributions::Listed(targets) = &self.config.distributions {
+            let mut changes: BTreeMap<&str, usize> = BTreeMap::new();
+            let now = units.iter().enumerate().filter(|(u, _)| !later.contains(u));
+            for change in now.flat_map(|(_, unit)| &unit.changes) {
+                *changes.entry(change.bucket.as_str()).or_default() += 1;
+            }
+            let now_ms = self.clock.now_ms();
+            let (routes, unknown) = (self.readings)
+                .listed_routes(client, targets, &changes, domains, now_ms, deadline)
+                .await;
+            return Ok((demands(&routes), unknown));
+        }
+        let buckets: BTreeSet<&str> = units
+            .iter()
+            .flat_map(|u| &u.changes)
+            .map(|c| c.bucket.as_str())
+            .collect();
         let mut listing = self.listing(false, deadline).await?;
-        let mut found = demands(&Targets::ByBucket(&listing.targets(buckets())));
+        let mut routes = self.found_routes(&listing, &buckets, deadline).await;
+        let mut found = demands(&routes);
         // A change no listed distribution serves is ignored only after a
         // listing taken later than it (see `discovery`). Its unit waited
         // until the change was the margin old, and a listing is kept for
@@ -328,13 +351,36 @@ impl Invalidator {
                 "changes that no listed distribution serves are newer than the listing; listing again"
             );
             listing = self.listing(true, deadline).await?;
-            found = demands(&Targets::ByBucket(&listing.targets(buckets())));
+            routes = self.found_routes(&listing, &buckets, deadline).await;
+            found = demands(&routes);
         }
-        for (bucket, targets) in listing.targets(buckets()) {
-            let found: Vec<String> = targets.iter().map(ToString::to_string).collect();
-            info!(bucket, "distributions serving the bucket: [{}]", found.join(", "));
+        for (bucket, routes) in &routes {
+            info!(bucket, "distributions serving the bucket: [{}]", serving(routes));
         }
-        Ok(found)
+        for (bucket, &changes) in &found.served_by_none {
+            warn!(
+                bucket,
+                changes,
+                "no distribution serves bucket {bucket}: its changes are not invalidated anywhere. A \
+                 distribution that reaches it through a custom domain (a CNAME of the bucket or of its \
+                 website endpoint) or an access point alias is seen once BUCKET_DOMAINS names that domain"
+            );
+            metrics::served_by_none(changes);
+        }
+        Ok((found, Vec::new()))
+    }
+
+    /// `DISTRIBUTION_IDS=auto`: how `listing`'s distributions serve `buckets`.
+    async fn found_routes(
+        &self,
+        listing: &Listing,
+        buckets: &BTreeSet<&str>,
+        deadline: Deadline,
+    ) -> ByBucket {
+        let (domains, now_ms) = (&self.config.bucket_domains, self.clock.now_ms());
+        (self.readings)
+            .found_routes(&self.client, listing, buckets, domains, now_ms, deadline)
+            .await
     }
 
     /// The account's distributions: the kept listing while it is fresh, or a
@@ -538,6 +584,48 @@ impl Invalidator {
             })
             .collect()
     }
+}
+
+/// The changes of distributions whose configuration is not known wait for a
+/// retry: each such distribution's units, a failure without a request.
+fn hold_back(demands: &mut Demands, unknown: Vec<(DistributionId, String)>) -> Vec<Failure> {
+    let mut failures = Vec::new();
+    for (distribution, detail) in unknown {
+        let Some(at) = demands
+            .demands
+            .iter()
+            .position(|d| d.distribution == distribution)
+        else {
+            continue;
+        };
+        let demand = demands.demands.remove(at);
+        let error = SubmitError::ConfigUnread {
+            distribution: distribution.clone(),
+            detail,
+        };
+        warn!(distribution = %distribution, "{error}");
+        metrics::failed(&distribution, error.reason());
+        let units = demand.needs.values().flatten().map(|&(u, _)| u).collect();
+        failures.push(Failure { error, units });
+    }
+    failures
+}
+
+/// The distributions of `routes` as `DISTRIBUTION_IDS` would list them.
+fn serving(routes: &[Routes]) -> String {
+    let listed: Vec<String> = routes
+        .iter()
+        .flat_map(|r| {
+            r.origin_paths().into_iter().map(move |p| {
+                if p.is_empty() {
+                    r.id.to_string()
+                } else {
+                    format!("{}={p}", r.id)
+                }
+            })
+        })
+        .collect();
+    listed.join(", ")
 }
 
 /// The units a distribution had no room for: each a failure without a request.

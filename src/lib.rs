@@ -1,5 +1,6 @@
 //! Invalidates CloudFront paths for the S3 objects an event reports changed.
-//! Data flows one way: `event` (JSON to changes) -> `path` (key to path) ->
+//! Data flows one way: `event` (JSON to changes) -> `path` (key to path,
+//! through what each distribution's configuration says: `distribution`) ->
 //! `plan` (per-distribution batches, within `budget`, less what `cover`
 //! says an accepted invalidation already covers, from what the environment
 //! remembers in `memory`) -> `cloudfront` (submit) -> `handler` ->
@@ -10,6 +11,7 @@ pub mod budget;
 pub mod config;
 pub mod cover;
 pub mod discovery;
+pub mod distribution;
 pub mod event;
 pub mod filter;
 pub mod memory;
@@ -28,6 +30,8 @@ pub mod handler;
 pub mod metrics;
 #[cfg(feature = "lambda")]
 pub mod queues;
+#[cfg(feature = "lambda")]
+pub mod readings;
 #[cfg(feature = "lambda")]
 pub mod response;
 #[cfg(feature = "lambda")]

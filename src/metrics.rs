@@ -30,6 +30,13 @@ pub const SECONDS_TO_FRESH: &str = "SecondsToFresh";
 pub const SECONDS_IN_PROGRESS: &str = "SecondsInProgress";
 /// 1 on an execution environment's first invocation.
 pub const COLD_START: &str = "ColdStart";
+/// Changes of a bucket that a configured distribution does not serve, as
+/// its configuration says: not invalidated there (alarm
+/// distribution-not-serving-bucket).
+pub const NOT_SERVING: &str = "DistributionNotServingBucket";
+/// `DISTRIBUTION_IDS=auto`: changes of a bucket no distribution serves
+/// (alarm changes-served-by-none).
+pub const SERVED_BY_NONE: &str = "ChangesServedByNoDistribution";
 
 const DISTRIBUTION: &str = "Distribution";
 const REASON: &str = "Reason";
@@ -53,6 +60,8 @@ pub fn init(namespace: &str) -> Result<&'static Collector, String> {
         MESSAGES_REPORTED_FOR_RETRY,
         INVALIDATIONS_COMPLETED,
         COLD_START,
+        NOT_SERVING,
+        SERVED_BY_NONE,
     ] {
         describe_counter!(name, Unit::Count, "");
     }
@@ -119,6 +128,16 @@ pub fn completed(distribution: &DistributionId, fresh: &Fresh) {
     }
     histogram!(SECONDS_IN_PROGRESS, DISTRIBUTION => d).record(fresh.seconds_in_progress);
     histogram!(SECONDS_IN_PROGRESS).record(fresh.seconds_in_progress);
+}
+
+/// `changes` of a bucket that `distribution` does not serve.
+pub fn not_serving(distribution: &DistributionId, changes: usize) {
+    count(NOT_SERVING, distribution, changes);
+}
+
+/// `changes` of a bucket that no distribution serves.
+pub fn served_by_none(changes: usize) {
+    counter!(SERVED_BY_NONE).increment(changes as u64);
 }
 
 pub fn cold_start() {

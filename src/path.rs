@@ -97,6 +97,27 @@ fn hex_pair(pair: &[u8]) -> Option<u8> {
     }
 }
 
+/// The forms of `relative` (a decoded key, under the origin path) that a
+/// site serves it at, as keys: its own, and for an index document its
+/// directory with and without the slash (the empty key, `/`, at the root).
+/// A key with `*` or `~` has only its own: its path is a wildcard over its
+/// prefix, which covers the others.
+pub fn forms(relative: &str, index_document: Option<&str>) -> Vec<String> {
+    let mut forms = vec![relative.to_owned()];
+    if let Some(index) = index_document {
+        let (dir, name) = relative.rsplit_once('/').map_or(("", relative), |(d, n)| (d, n));
+        if name == index && !relative.contains(['*', '~']) {
+            if dir.is_empty() {
+                forms.push(String::new());
+            } else {
+                forms.push(format!("{dir}/"));
+                forms.push(dir.to_owned());
+            }
+        }
+    }
+    forms
+}
+
 /// A path as CloudFront's CreateInvalidation takes it: starts with `/`, encoded,
 /// and `*` only as a final wildcard. Built only by [`InvalidationPath::for_key`].
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -134,6 +155,18 @@ impl InvalidationPath {
     pub fn wildcard_for_directory(directory: &str) -> Self {
         debug_assert!(directory.starts_with('/') && directory.ends_with('/'));
         InvalidationPath(format!("{directory}*"))
+    }
+
+    /// The path with every query string after it: itself and a trailing `*`
+    /// (`/app.js` gives `/app.js*`, which covers `/app.js?v=2`), for a cache
+    /// behavior whose cache key holds query strings. A wildcard already
+    /// covers them.
+    pub fn with_query_strings(&self) -> Self {
+        if self.is_wildcard() {
+            self.clone()
+        } else {
+            InvalidationPath(format!("{}*", self.0))
+        }
     }
 
     pub fn as_str(&self) -> &str {

@@ -9,6 +9,7 @@
 use crate::budget::{self, ChangeRef, Held, Needs, Room};
 use crate::config::{Config, DistributionId, Target};
 use crate::cover::{self, Accepted};
+use crate::distribution::{Miss, Routes};
 use crate::event::{Change, Skipped, Unit, UnitIndex, Units};
 use crate::filter;
 use crate::path::InvalidationPath;
@@ -80,6 +81,8 @@ pub struct Demands {
     /// Each change that no distribution serves: its unit, and when S3
     /// reported it (see `discovery`), `None` when the event does not say.
     pub unserved: Vec<(UnitIndex, Option<i64>)>,
+    /// Per bucket that no distribution serves at all, its changes.
+    pub served_by_none: BTreeMap<String, usize>,
 }
 
 /// What a distribution has when planning: what it holds in progress, and the
@@ -107,21 +110,13 @@ pub struct Plan {
     pub deferred: Vec<Deferred>,
 }
 
-/// Which distributions serve a change's bucket.
+/// Which distributions serve a change's bucket, and how.
 pub enum Targets<'a> {
-    /// The same for every bucket (`DISTRIBUTION_IDS` lists them).
+    /// The same for every bucket, as `DISTRIBUTION_IDS` lists them, none of
+    /// their configurations read (see `distribution::Routes::assumed`).
     Same(&'a [Target]),
-    /// Found per bucket (`DISTRIBUTION_IDS=auto`).
-    ByBucket(&'a BTreeMap<String, Vec<Target>>),
-}
-
-impl Targets<'_> {
-    fn for_bucket(&self, bucket: &str) -> &[Target] {
-        match self {
-            Targets::Same(targets) => targets,
-            Targets::ByBucket(map) => map.get(bucket).map(Vec::as_slice).unwrap_or_default(),
-        }
-    }
+    /// Per bucket, as each distribution's configuration says.
+    ByBucket(&'a BTreeMap<String, Vec<Routes>>),
 }
 
 /// The paths every distribution needs for every change of every unit but
@@ -132,6 +127,7 @@ pub fn demands(units: &[Unit], config: &Config, targets: &Targets, later: &Units
     let mut demands: Vec<Demand> = Vec::new();
     let mut ignored = Vec::new();
     let mut unserved = Vec::new();
+    let mut served_by_none: BTreeMap<String, usize> = BTreeMap::new();
     // Per distribution, the S3 events it serves: a key that EventBridge
     // reads two ways is two changes of one event.
     let mut events: Vec<BTreeSet<&str>> = Vec::new();
@@ -145,32 +141,39 @@ pub fn demands(units: &[Unit], config: &Config, targets: &Targets, later: &Units
                 .enumerate()
                 .map(move |(c, change)| ((u, c), change))
         });
+    let same = match targets {
+        Targets::Same(targets) => Routes::assumed(targets),
+        Targets::ByBucket(_) => Vec::new(),
+    };
     for (place, change) in changes {
         let skip = |reason: String| Skipped {
             bucket: Some(change.bucket.clone()),
             key: Some(change.key.clone()),
             reason,
         };
-        if let Some(reason) = filter::skip_reason(
-            &change.key,
-            &config.include,
-            &config.exclude,
-            config.skip_hashed_names,
-        ) {
+        let (include, exclude) = (&config.include, &config.exclude);
+        if let Some(reason) = filter::skip_reason(&change.key, include, exclude, config.skip_hashed_names) {
             ignored.push(skip(reason));
             continue;
         }
-        let serving = targets.for_bucket(&change.bucket);
-        let mut served_by: BTreeSet<&DistributionId> = BTreeSet::new();
-        for target in serving {
-            let Some(relative) = target.relative(&change.key) else {
-                continue;
+        let serving: &[Routes] = match targets {
+            Targets::Same(_) => &same,
+            Targets::ByBucket(map) => map.get(&change.bucket).map(Vec::as_slice).unwrap_or_default(),
+        };
+        let mut misses = Vec::new();
+        for routes in serving {
+            let paths = match routes.paths(&change.key, config.index_document.as_deref()) {
+                Ok(paths) => paths,
+                Err(miss) => {
+                    misses.push((&routes.id, miss));
+                    continue;
+                }
             };
-            let at = match demands.iter().position(|d| d.distribution == target.id) {
+            let at = match demands.iter().position(|d| d.distribution == routes.id) {
                 Some(i) => i,
                 None => {
                     demands.push(Demand {
-                        distribution: target.id.clone(),
+                        distribution: routes.id.clone(),
                         changes: 0,
                         needs: Needs::new(),
                     });
@@ -178,23 +181,24 @@ pub fn demands(units: &[Unit], config: &Config, targets: &Targets, later: &Units
                     demands.len() - 1
                 }
             };
-            let demand = &mut demands[at];
-            if served_by.insert(&target.id) && events[at].insert(change.identity.as_str()) {
-                demand.changes += 1;
-            }
-            for path in paths_for(relative, config.index_document.as_deref()) {
-                demand.needs.entry(path).or_default().insert(place);
+            demands[at].changes += usize::from(events[at].insert(change.identity.as_str()));
+            for path in paths {
+                demands[at].needs.entry(path).or_default().insert(place);
             }
         }
-        if served_by.is_empty() {
-            ignored.push(skip(unserved_reason(change, serving)));
+        if misses.len() == serving.len() {
+            ignored.push(skip(unserved_reason(change, serving, &misses)));
             unserved.push((place.0, change.time_ms));
+        }
+        if serving.is_empty() {
+            *served_by_none.entry(change.bucket.clone()).or_default() += 1;
         }
     }
     Demands {
         demands,
         ignored,
         unserved,
+        served_by_none,
     }
 }
 
@@ -291,35 +295,40 @@ pub fn retry_delay(receive_count: u32) -> std::time::Duration {
 /// The paths viewers may have cached a key under: the key's own, and for an
 /// index document its directory with and without the slash (`/` at the root).
 pub fn paths_for(relative: &str, index_document: Option<&str>) -> Vec<InvalidationPath> {
-    let mut paths = vec![InvalidationPath::for_key(relative)];
-    if let Some(index) = index_document {
-        let (dir, name) = relative.rsplit_once('/').map_or(("", relative), |(d, n)| (d, n));
-        if name == index && !relative.contains(['*', '~']) {
-            if dir.is_empty() {
-                paths.push(InvalidationPath::for_key(""));
-            } else {
-                paths.push(InvalidationPath::for_key(&format!("{dir}/")));
-                paths.push(InvalidationPath::for_key(dir));
-            }
-        }
-    }
-    paths
+    crate::path::forms(relative, index_document)
+        .iter()
+        .map(|form| InvalidationPath::for_key(form))
+        .collect()
 }
 
-fn unserved_reason(change: &Change, serving: &[Target]) -> String {
+/// Why no distribution serving the change's bucket needs a path for it.
+fn unserved_reason(change: &Change, serving: &[Routes], misses: &[(&DistributionId, Miss)]) -> String {
     if serving.is_empty() {
         return format!("no distribution has an S3 origin for bucket {:?}", change.bucket);
     }
+    let elsewhere: Vec<String> = misses
+        .iter()
+        .filter_map(|(id, miss)| match miss {
+            Miss::Elsewhere { pattern, target } => Some(format!(
+                "at {id} its URL falls under the cache behavior {pattern}, which sends viewers to \
+                 origin {target:?}, not to the bucket"
+            )),
+            Miss::Outside => None,
+        })
+        .collect();
     let origins: BTreeSet<String> = serving
         .iter()
-        .filter_map(|t| t.origin.as_ref())
+        .flat_map(|r| r.origins.iter().filter_map(|o| o.path.as_ref()))
         .map(ToString::to_string)
         .collect();
     let origins: Vec<String> = origins.into_iter().collect();
-    format!(
-        "outside the origin path {}, so no distribution serves it",
-        origins.join(" and ")
-    )
+    if elsewhere.is_empty() {
+        return format!(
+            "outside the origin path {}, so no distribution serves it",
+            origins.join(" and ")
+        );
+    }
+    format!("no distribution serves it: {}", elsewhere.join("; "))
 }
 
 /// A digest of everything that makes this request what it is: the
@@ -775,7 +784,7 @@ mod tests {
         let by_bucket = BTreeMap::from([
             (
                 "b".to_string(),
-                vec![
+                Routes::assumed(&[
                     Target {
                         id: id("E1"),
                         origin: None,
@@ -784,7 +793,7 @@ mod tests {
                         id: id("E2"),
                         origin: origin("/x"),
                     },
-                ],
+                ]),
             ),
             ("other".to_string(), vec![]),
         ]);
@@ -796,6 +805,7 @@ mod tests {
         });
         let demands = demands(&units, &c, &Targets::ByBucket(&by_bucket), &Units::new());
         assert_eq!(demands.unserved, [(0, Some(7))]);
+        assert_eq!(demands.served_by_none, BTreeMap::from([("other".to_string(), 1)]));
         let plan = super::plan(&units, demands, &c, &BTreeMap::new());
         let got = requests(&plan);
         assert_eq!(

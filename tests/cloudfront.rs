@@ -3,12 +3,22 @@
 
 use aws_sdk_cloudfront::Client;
 use aws_sdk_cloudfront::operation::create_invalidation::{CreateInvalidationError, CreateInvalidationOutput};
+use aws_sdk_cloudfront::operation::get_cache_policy::GetCachePolicyOutput;
+use aws_sdk_cloudfront::operation::get_distribution_config::GetDistributionConfigOutput;
 use aws_sdk_cloudfront::operation::get_invalidation::GetInvalidationOutput;
 use aws_sdk_cloudfront::operation::list_invalidations::ListInvalidationsOutput;
 use aws_sdk_cloudfront::types::error::{AccessDenied, NoSuchDistribution};
-use aws_sdk_cloudfront::types::{Invalidation, InvalidationBatch, InvalidationList, InvalidationSummary};
+use aws_sdk_cloudfront::types::{
+    CachePolicy, CachePolicyConfig, CachePolicyCookieBehavior, CachePolicyCookiesConfig,
+    CachePolicyHeaderBehavior, CachePolicyHeadersConfig, CachePolicyQueryStringBehavior,
+    CachePolicyQueryStringsConfig, DefaultCacheBehavior, DistributionConfig, Invalidation, InvalidationBatch,
+    InvalidationList, InvalidationSummary, Origin, Origins, ParametersInCacheKeyAndForwardedToOrigin,
+    ViewerProtocolPolicy,
+};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
-use cloudfront_invalidator::{Config, Deadline, HandlerError, Invalidator, Response, Summary, cloudfront};
+use cloudfront_invalidator::{
+    Clock, Config, Deadline, HandlerError, Invalidator, Response, Summary, cloudfront,
+};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -37,8 +47,15 @@ fn client(rules: &[&Rule]) -> Client {
     client_with(&all)
 }
 
+/// With `rules` first, then a GetDistributionConfig refused (as for a role
+/// without cloudfront:GetDistributionConfig), so that the function plans as
+/// configured, as these tests of the submit path expect; the tests of the
+/// configuration give their own answers. GetCachePolicy finds nothing.
 fn client_with(rules: &[&Rule]) -> Client {
-    mock_client!(aws_sdk_cloudfront, RuleMode::MatchAny, rules, |c| c.retry_config(
+    let (refused, no_policy) = (configuration_refused(), no_such_policy());
+    let mut all = rules.to_vec();
+    all.extend([&refused, &no_policy]);
+    mock_client!(aws_sdk_cloudfront, RuleMode::MatchAny, &all, |c| c.retry_config(
         cloudfront::retry_config()
             .with_initial_backoff(Duration::from_millis(1))
             .with_max_backoff(Duration::from_millis(2))
@@ -781,4 +798,250 @@ fn sqs_event(keys: &[String]) -> Value {
         })
         .collect();
     json!({ "Records": records })
+}
+
+// -- What the distribution's configuration says ---------------------------------
+
+fn configuration_refused() -> Rule {
+    mock!(Client::get_distribution_config)
+        .sequence()
+        .http_status(403, Some(error_xml("AccessDenied", "not authorized")))
+        .repeatedly()
+        .build()
+}
+
+fn no_such_policy() -> Rule {
+    mock!(Client::get_cache_policy)
+        .sequence()
+        .http_status(404, Some(error_xml("NoSuchCachePolicy", "no such policy")))
+        .repeatedly()
+        .build()
+}
+
+const BUCKET_REST: &str = "example-static-site.s3.eu-west-1.amazonaws.com";
+const CACHING_OPTIMIZED: &str = "658327ea-f89d-4fab-a63d-7e88639e58f6";
+
+/// A distribution with one S3 origin at `domain` through `origin_path`,
+/// whose default behavior uses cache policy `policy`.
+fn distribution(domain: &str, origin_path: &str, policy: &str) -> DistributionConfig {
+    let origin = Origin::builder()
+        .id("s3")
+        .domain_name(domain)
+        .origin_path(origin_path)
+        .build()
+        .unwrap();
+    DistributionConfig::builder()
+        .caller_reference("site")
+        .comment("")
+        .enabled(true)
+        .origins(Origins::builder().quantity(1).items(origin).build().unwrap())
+        .default_cache_behavior(
+            DefaultCacheBehavior::builder()
+                .target_origin_id("s3")
+                .viewer_protocol_policy(ViewerProtocolPolicy::RedirectToHttps)
+                .cache_policy_id(policy)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap()
+}
+
+/// GetDistributionConfig answering distribution `id` with `config`.
+fn configuration(id: &'static str, config: DistributionConfig) -> Rule {
+    mock!(Client::get_distribution_config)
+        .match_requests(move |r| r.id() == Some(id))
+        .sequence()
+        .output(move || {
+            GetDistributionConfigOutput::builder()
+                .distribution_config(config.clone())
+                .e_tag("ETAG")
+                .build()
+        })
+        .repeatedly()
+        .build()
+}
+
+/// GetCachePolicy answering policy `id` with its query strings' behavior.
+fn cache_policy(id: &'static str, query_strings: CachePolicyQueryStringBehavior) -> Rule {
+    let parameters = ParametersInCacheKeyAndForwardedToOrigin::builder()
+        .enable_accept_encoding_gzip(true)
+        .headers_config(
+            CachePolicyHeadersConfig::builder()
+                .header_behavior(CachePolicyHeaderBehavior::None)
+                .build()
+                .unwrap(),
+        )
+        .cookies_config(
+            CachePolicyCookiesConfig::builder()
+                .cookie_behavior(CachePolicyCookieBehavior::None)
+                .build()
+                .unwrap(),
+        )
+        .query_strings_config(
+            CachePolicyQueryStringsConfig::builder()
+                .query_string_behavior(query_strings)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let policy = CachePolicy::builder()
+        .id(id)
+        .last_modified_time(aws_sdk_cloudfront::primitives::DateTime::from_secs(0))
+        .cache_policy_config(
+            CachePolicyConfig::builder()
+                .name("site")
+                .min_ttl(1)
+                .parameters_in_cache_key_and_forwarded_to_origin(parameters)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    mock!(Client::get_cache_policy)
+        .match_requests(move |r| r.id() == Some(id))
+        .sequence()
+        .output(move || {
+            GetCachePolicyOutput::builder()
+                .cache_policy(policy.clone())
+                .build()
+        })
+        .repeatedly()
+        .build()
+}
+
+#[tokio::test]
+async fn a_cache_key_with_query_strings_gives_each_path_a_trailing_wildcard() {
+    let seen = Seen::default();
+    let rule = recording(&seen, "I1");
+    let config_rule = configuration("E1ABC", distribution(BUCKET_REST, "", "site-policy"));
+    let policy = cache_policy("site-policy", CachePolicyQueryStringBehavior::All);
+    let client = client(&[&rule, &config_rule, &policy]);
+    let invalidator = Invalidator::new(client, config("E1ABC", false));
+    let deadline = Deadline::after(PLENTY);
+    for _ in 0..2 {
+        invalidator
+            .handle(&event("events/s3-multi-record.json"), deadline)
+            .await
+            .unwrap();
+    }
+    let seen = seen.lock().unwrap();
+    // `/js/app.js*` covers /js/app.js?v=2, which CloudFront caches apart.
+    assert_eq!(seen[0].2, ["/js/app.js*", "/video/intro.mp4*"]);
+    // Read on the first invocation, kept for a minute.
+    assert_eq!((config_rule.num_calls(), policy.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn cloudfronts_origin_path_wins_over_the_configured_one() {
+    let seen = Seen::default();
+    let rule = recording(&seen, "I1");
+    // Configured /static; CloudFront serves the bucket from its top, and
+    // CachingOptimized (managed: GetCachePolicy finds nothing here) keys on
+    // no query string.
+    let whole = configuration("E1ABC", distribution(BUCKET_REST, "", CACHING_OPTIMIZED));
+    let summary = handle(
+        &client(&[&rule, &whole]),
+        &config("E1ABC=/static", false),
+        &event("events/s3-multi-record.json"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(seen.lock().unwrap()[0].2, ["/js/app.js", "/video/intro.mp4"]);
+    assert!(summary.ignored.is_empty(), "{:?}", summary.ignored);
+}
+
+#[tokio::test]
+async fn a_listed_distribution_of_another_bucket_gets_no_request() {
+    let seen = Seen::default();
+    let rule = recording(&seen, "I1");
+    let ours = configuration("E1ABC", distribution(BUCKET_REST, "", CACHING_OPTIMIZED));
+    let other = configuration(
+        "E2DEF",
+        distribution("other-bucket.s3.amazonaws.com", "", CACHING_OPTIMIZED),
+    );
+    handle(
+        &client(&[&rule, &ours, &other]),
+        &config("E1ABC,E2DEF", false),
+        &event("events/s3-multi-record.json"),
+    )
+    .await
+    .unwrap();
+    let ids: Vec<String> = seen.lock().unwrap().iter().map(|s| s.0.clone()).collect();
+    assert_eq!(ids, ["E1ABC"]);
+}
+
+#[tokio::test]
+async fn an_unreadable_configuration_leaves_the_changes_for_the_retry() {
+    // Throttled through every retry of the SDK, then readable.
+    let flaky = mock!(Client::get_distribution_config)
+        .sequence()
+        .http_status(400, Some(error_xml("Throttling", "Rate exceeded")))
+        .times(8)
+        .output(|| {
+            GetDistributionConfigOutput::builder()
+                .distribution_config(distribution(BUCKET_REST, "", CACHING_OPTIMIZED))
+                .build()
+        })
+        .repeatedly()
+        .build();
+    let seen = Seen::default();
+    let rule = recording(&seen, "I1");
+    let invalidator = Invalidator::new(client(&[&rule, &flaky]), config("E1ABC", false));
+    let keys: Vec<String> = (0..3).map(|i| format!("css/f{i}.css")).collect();
+    let event = sqs_event(&keys);
+    let deadline = Deadline::after(PLENTY);
+    let Response::Batch(batch) = invalidator.handle(&event, deadline).await.unwrap() else {
+        panic!("a batch response")
+    };
+    assert_eq!(batch.batch_item_failures.len(), 3, "every message waits");
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "no request without the configuration"
+    );
+    // The retry reads it.
+    let Response::Batch(batch) = invalidator.handle(&event, deadline).await.unwrap() else {
+        panic!("a batch response")
+    };
+    assert!(batch.batch_item_failures.is_empty());
+    assert_eq!(
+        seen.lock().unwrap()[0].2,
+        ["/css/f0.css", "/css/f1.css", "/css/f2.css"]
+    );
+}
+
+#[tokio::test]
+async fn a_configuration_read_before_is_kept_when_reading_it_again_fails() {
+    let once = mock!(Client::get_distribution_config)
+        .sequence()
+        .output(|| {
+            GetDistributionConfigOutput::builder()
+                .distribution_config(distribution(BUCKET_REST, "/site", CACHING_OPTIMIZED))
+                .build()
+        })
+        .http_status(500, Some(error_xml("InternalError", "try again")))
+        .repeatedly()
+        .build();
+    let seen = Seen::default();
+    let rule = recording(&seen, "I1");
+    let now = Arc::new(std::sync::atomic::AtomicI64::new(1_900_000_000_000));
+    let clock = {
+        let now = now.clone();
+        Clock::from_fn(move || now.load(std::sync::atomic::Ordering::Relaxed))
+    };
+    let invalidator = Invalidator::new(client(&[&rule, &once]), config("E1ABC", false)).with_clock(clock);
+    let deadline = Deadline::after(PLENTY);
+    let put = |key: &str| sqs_event(&[key.to_string()]);
+    invalidator.handle(&put("site/a.css"), deadline).await.unwrap();
+    // Two minutes on, the reading is stale and cannot be read again: the
+    // one read before still says /site.
+    now.fetch_add(120_000, std::sync::atomic::Ordering::Relaxed);
+    let Response::Batch(batch) = invalidator.handle(&put("site/b.css"), deadline).await.unwrap() else {
+        panic!("a batch response")
+    };
+    assert!(batch.batch_item_failures.is_empty());
+    assert!(once.num_calls() > 1, "read again");
+    let paths: Vec<Vec<String>> = seen.lock().unwrap().iter().map(|s| s.2.clone()).collect();
+    assert_eq!(paths, [vec!["/a.css".to_string()], vec!["/b.css".to_string()]]);
 }

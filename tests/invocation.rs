@@ -226,10 +226,66 @@ fn cloudfront(fake: &Shared, start: Instant) -> Vec<Rule> {
     vec![create, list, get]
 }
 
+/// With `rules` first, then every distribution's configuration: one S3
+/// origin on the bucket `site`, from its top, keyed on no query string
+/// (CachingOptimized, a managed policy: GetCachePolicy finds nothing here, and
+/// the function takes it as AWS documents it).
 fn client(rules: &[Rule]) -> Client {
-    let rules: Vec<&Rule> = rules.iter().collect();
+    let (serving, no_policy) = (configuration(), no_such_policy());
+    let mut rules: Vec<&Rule> = rules.iter().collect();
+    rules.extend([&serving, &no_policy]);
     mock_client!(aws_sdk_cloudfront, RuleMode::MatchAny, rules.as_slice(), |c| c
         .retry_config(cloudfront_invalidator::cloudfront::retry_config()))
+}
+
+fn configuration() -> Rule {
+    use aws_sdk_cloudfront::types::{
+        DefaultCacheBehavior, DistributionConfig, Origin, Origins, ViewerProtocolPolicy,
+    };
+    let origin = Origin::builder()
+        .id("s3")
+        .domain_name("site.s3.us-east-1.amazonaws.com")
+        .build()
+        .unwrap();
+    let config = DistributionConfig::builder()
+        .caller_reference("site")
+        .comment("")
+        .enabled(true)
+        .origins(Origins::builder().quantity(1).items(origin).build().unwrap())
+        .default_cache_behavior(
+            DefaultCacheBehavior::builder()
+                .target_origin_id("s3")
+                .viewer_protocol_policy(ViewerProtocolPolicy::RedirectToHttps)
+                .cache_policy_id("658327ea-f89d-4fab-a63d-7e88639e58f6")
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    mock!(Client::get_distribution_config)
+        .sequence()
+        .output(move || {
+            aws_sdk_cloudfront::operation::get_distribution_config::GetDistributionConfigOutput::builder()
+                .distribution_config(config.clone())
+                .build()
+        })
+        .repeatedly()
+        .build()
+}
+
+fn no_such_policy() -> Rule {
+    mock!(Client::get_cache_policy)
+        .sequence()
+        .http_status(
+            404,
+            Some(
+                "<ErrorResponse><Error><Type>Sender</Type><Code>NoSuchCachePolicy</Code>\
+                 <Message>no such policy</Message></Error><RequestId>r</RequestId></ErrorResponse>"
+                    .into(),
+            ),
+        )
+        .repeatedly()
+        .build()
 }
 
 /// A new execution environment on the virtual clock.

@@ -1,4 +1,4 @@
-"""A local AWS in this process: moto's server, with seven small patches.
+"""A local AWS in this process: moto's server, with eight small patches.
 
 moto 5.2.5 answers CloudFormation, S3, SQS, EventBridge, Lambda (the
 function's configuration), IAM and CloudFront from one server, which is all
@@ -24,6 +24,9 @@ from dataclasses import dataclass
 
 from moto.awslambda.models import LambdaBackend
 from moto.cloudformation import parsing as cfn_parsing
+from moto.cloudfront import urls as cloudfront_urls
+from moto.cloudfront.exceptions import CloudFrontException
+from moto.cloudfront.responses import CloudFrontResponse
 from moto.cloudwatch.models import Dimension, Metric, MetricDataQuery, MetricStat, cloudwatch_backends
 from moto.core import utils as moto_utils
 from moto.core.common_models import CloudFormationModel
@@ -298,6 +301,47 @@ def _list_message_move_tasks(self) -> ActionResult:
     return ActionResult({"Results": _move_tasks.get(source_arn, [])[:most]})
 
 
+# Patch 8. moto 5.2.5's CloudFront has no cache policies: GetCachePolicy is
+# answered for AWS's managed ones, which every account has and a cache
+# behavior names by ID (CloudFront Developer Guide, "Use managed cache
+# policies"), with the settings the guide gives them; any other ID gets
+# CloudFront's NoSuchCachePolicy. Only what the function reads varies: the
+# query strings in the cache key.
+MANAGED_CACHE_POLICIES = {
+    "2e54312d-136d-493c-8eb9-b001f22f67d2": ("Amplify", "all"),
+    "4135ea2d-6df8-44a3-9df3-4b5a84be39ad": ("Managed-CachingDisabled", "none"),
+    "658327ea-f89d-4fab-a63d-7e88639e58f6": ("Managed-CachingOptimized", "none"),
+    "b2884449-e4de-46a7-ac36-70bc7f1ddd6d": ("Managed-CachingOptimizedForUncompressedObjects", "none"),
+    "08627262-05a9-4f76-9ded-b50ca2e3a84f": ("Managed-Elemental-MediaPackage", "whitelist"),
+    "83da9c7e-98b4-4e11-a168-04f0df8e2c65": ("UseOriginCacheControlHeaders", "none"),
+    "4cc15a8a-d715-48a4-82b8-cc0b614638fe": ("UseOriginCacheControlHeaders-QueryStrings", "all"),
+}
+
+
+def _get_cache_policy(self) -> ActionResult:
+    policy_id = self._get_param("Id")
+    if policy_id not in MANAGED_CACHE_POLICIES:
+        raise CloudFrontException("NoSuchCachePolicy", "The cache policy does not exist.")
+    name, query_strings = MANAGED_CACHE_POLICIES[policy_id]
+    listed = {"Quantity": 0} if query_strings in ("none", "all") else {"Quantity": 1, "Items": ["v"]}
+    config = {
+        "Comment": "",
+        "Name": name,
+        "DefaultTTL": 86400,
+        "MaxTTL": 31536000,
+        "MinTTL": 1,
+        "ParametersInCacheKeyAndForwardedToOrigin": {
+            "EnableAcceptEncodingGzip": True,
+            "EnableAcceptEncodingBrotli": True,
+            "HeadersConfig": {"HeaderBehavior": "none"},
+            "CookiesConfig": {"CookieBehavior": "none"},
+            "QueryStringsConfig": {"QueryStringBehavior": query_strings, "QueryStrings": listed},
+        },
+    }
+    policy = {"Id": policy_id, "LastModifiedTime": "2020-09-01T00:00:00Z", "CachePolicyConfig": config}
+    return ActionResult({"CachePolicy": policy, "ETag": "E" + policy_id[:8].upper()})
+
+
 _patched = False
 
 
@@ -312,6 +356,8 @@ def _patch() -> None:
     moto_utils.unix_time = _unix_time_now_fast
     SQSResponse.start_message_move_task = _start_message_move_task
     SQSResponse.list_message_move_tasks = _list_message_move_tasks
+    CloudFrontResponse.get_cache_policy = _get_cache_policy
+    cloudfront_urls.url_paths["{0}/2020-05-31/cache-policy/(?P<policy_id>[^/]+)$"] = CloudFrontResponse.dispatch
     # moto finds the types it supports among CloudFormationModel's subclasses, once.
     cfn_parsing.get_model_map.cache_clear()
     cfn_parsing.get_name_type_map.cache_clear()

@@ -59,6 +59,15 @@ pub enum SubmitError {
         detail: String,
     },
     #[error(
+        "could not read the configuration of distribution {distribution} (GetDistributionConfig), \
+         and this execution environment has read none before, so which of its URLs hold the changes \
+         is not known; left for the retry, without a request: {detail}"
+    )]
+    ConfigUnread {
+        distribution: DistributionId,
+        detail: String,
+    },
+    #[error(
         "{units} change(s) not yet {seconds} s past the margin after S3 reported them, and the \
          invocation's deadline is too near to wait: back in {seconds} s"
     )]
@@ -90,7 +99,10 @@ impl SubmitError {
     pub fn waits_for_room(&self) -> bool {
         matches!(
             self,
-            SubmitError::NoRoom { .. } | SubmitError::TooManyInProgress { .. } | SubmitError::Unread { .. }
+            SubmitError::NoRoom { .. }
+                | SubmitError::TooManyInProgress { .. }
+                | SubmitError::Unread { .. }
+                | SubmitError::ConfigUnread { .. }
         )
     }
 
@@ -113,6 +125,7 @@ impl SubmitError {
             SubmitError::TooManyInProgress { .. } => "TooManyInProgress",
             SubmitError::NoRoom { .. } => "NoRoom",
             SubmitError::Unread { .. } => "Unread",
+            SubmitError::ConfigUnread { .. } => "ConfigUnread",
             SubmitError::TooRecent { .. } => "TooRecent",
             SubmitError::DeadlineNear { .. } => "DeadlineNear",
             SubmitError::Refused { .. } => "Refused",

@@ -1,9 +1,12 @@
-//! ListDistributions, for `DISTRIBUTION_IDS=auto` (see `discovery`).
+//! ListDistributions, for `DISTRIBUTION_IDS=auto` (see `discovery`): each
+//! distribution's origins, origin groups and cache behaviors, as its summary
+//! gives them.
 
+use super::setup::setup_of;
 use super::within;
 use crate::clock::Deadline;
 use crate::config::DistributionId;
-use crate::discovery::DistributionOrigins;
+use crate::distribution::Setup;
 use crate::sdk::AwsError;
 use aws_sdk_cloudfront::Client;
 use std::time::Duration;
@@ -11,11 +14,8 @@ use std::time::Duration;
 /// A listing may take this long at most, all its pages together.
 const LIST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Every distribution of the account with its origins, following the pages.
-pub async fn list_distributions(
-    client: &Client,
-    deadline: Deadline,
-) -> Result<Vec<DistributionOrigins>, AwsError> {
+/// Every distribution of the account, following the pages.
+pub async fn list_distributions(client: &Client, deadline: Deadline) -> Result<Vec<Setup>, AwsError> {
     const OPERATION: &str = "ListDistributions";
     let mut all = Vec::new();
     let mut marker: Option<String> = None;
@@ -38,21 +38,13 @@ pub async fn list_distributions(
             let Ok(id) = DistributionId::parse(summary.id()) else {
                 continue;
             };
-            let origins = summary
-                .origins()
-                .map(|o| {
-                    o.items()
-                        .iter()
-                        .map(|o| {
-                            (
-                                o.domain_name().to_owned(),
-                                o.origin_path().unwrap_or("").to_owned(),
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            all.push(DistributionOrigins { id, origins });
+            all.push(setup_of(
+                id,
+                summary.origins(),
+                summary.origin_groups(),
+                summary.default_cache_behavior(),
+                summary.cache_behaviors(),
+            ));
         }
         match list.next_marker() {
             Some(next) if list.is_truncated() && !next.is_empty() => marker = Some(next.to_owned()),

@@ -1,17 +1,20 @@
 //! CloudFront, the boundary the function exists for: the client (retries,
 //! timeouts, endpoint), CreateInvalidation ([`submit`]), what a distribution
-//! holds in progress and how far an invalidation got ([`read`]), and the
-//! account's distributions ([`list`]). Every call takes the invocation's
+//! holds in progress and how far an invalidation got ([`read`]), the
+//! account's distributions ([`list`]), and a distribution's configuration
+//! and cache policies ([`setup`]). Every call takes the invocation's
 //! deadline; the errors say what happened and what to do ([`error`]).
 
 mod error;
 mod list;
 mod read;
+mod setup;
 mod submit;
 
 pub use error::SubmitError;
 pub use list::list_distributions;
 pub use read::{MAX_LOOKUPS, READ_TIMEOUT, Reading, Status, read_held, status};
+pub use setup::{SETUP_TIMEOUT, Unread, read_policy, read_setup};
 pub use submit::{Submitted, submit};
 
 use aws_sdk_cloudfront::Client;

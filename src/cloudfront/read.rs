@@ -22,7 +22,7 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 const READ_ATTEMPT: Duration = Duration::from_secs(3);
 
 /// The per-call override of a read given `time` in all.
-fn read_within(time: Duration) -> aws_sdk_cloudfront::config::Builder {
+pub(super) fn read_within(time: Duration) -> aws_sdk_cloudfront::config::Builder {
     aws_sdk_cloudfront::Config::builder().timeout_config(
         aws_sdk_cloudfront::config::timeout::TimeoutConfig::builder()
             .operation_attempt_timeout(READ_ATTEMPT.min(time))

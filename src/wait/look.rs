@@ -175,7 +175,7 @@ pub async fn distributions_of(
             let origins = d.origins().map(|o| o.items()).unwrap_or_default();
             if origins
                 .iter()
-                .any(|o| cloudfront_invalidator::discovery::serves_bucket(o.domain_name(), bucket))
+                .any(|o| cloudfront_invalidator::distribution::serves_bucket(o.domain_name(), bucket))
             {
                 found.push(d.id().to_owned());
             }

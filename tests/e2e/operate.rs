@@ -396,3 +396,39 @@ async fn a_redriven_on_failure_record_is_invalidated_once_not_twice() {
     );
     assert_eq!(proxy.counters().replayed, 0, "{:?}", proxy.counters());
 }
+
+#[tokio::test]
+async fn a_bucket_no_distribution_serves_is_a_metric_until_bucket_domains_names_its_cname() {
+    let mut stack = Stack::start().await;
+    // The distribution reaches the bucket through a CNAME: not one of S3's
+    // endpoints, so discovery cannot tell it serves the bucket.
+    let cname = stack.create_distribution_at("assets.example.com").await;
+    let env = [("DISTRIBUTION_IDS", "auto"), ("METRICS_NAMESPACE", "Ops/Test")];
+    stack.start_function(&env);
+    let summary = output_json(&stack.invoke(Payload::File(&event_path("s3-put.json"))));
+    assert_eq!(
+        summary["ignored"][0]["reason"],
+        "no distribution has an S3 origin for bucket \"example-static-site\""
+    );
+    let log = stack.function_log();
+    assert!(
+        log.contains("no distribution serves bucket example-static-site"),
+        "{log}"
+    );
+    let metrics = metrics_in(&log);
+    assert_eq!(
+        metrics.get("ChangesServedByNoDistribution{}").copied(),
+        Some(1.0),
+        "{metrics:#?}"
+    );
+    assert!(stack.new_invalidations(&cname, &mut Vec::new()).await.is_empty());
+
+    // Named in BUCKET_DOMAINS, the CNAME is the bucket.
+    stack.start_function(&[env[0], env[1], ("BUCKET_DOMAINS", "Assets.Example.com")]);
+    output_json(&stack.invoke(Payload::File(&event_path("s3-put.json"))));
+    assert_eq!(
+        stack.new_invalidations(&cname, &mut Vec::new()).await,
+        [["/css/site.css"]]
+    );
+    assert!(!metrics_in(&stack.function_log()).contains_key("ChangesServedByNoDistribution{}"));
+}

@@ -3,8 +3,10 @@
 //! in-progress limits (3,000 file paths and 15 wildcard paths per
 //! distribution: TooManyInvalidationsInProgress beyond, counted as refused),
 //! invalidations completing after a random time, ListInvalidations (newest
-//! first, paged), GetInvalidation and ListDistributions (paged). Requests
-//! and answers are CloudFront's REST-XML, so the real SDK client reads them.
+//! first, paged), GetInvalidation, ListDistributions (paged, each summary
+//! with its origins and cache behaviors), GetDistributionConfig and
+//! GetCachePolicy (the two managed policies the scenarios use). Requests and
+//! answers are CloudFront's REST-XML, so the real SDK client reads them.
 
 use crate::rng::Rng;
 use crate::world::{Env, Reply, at_ms, iso};
@@ -14,11 +16,57 @@ use tokio::time::{Duration, Instant};
 pub const HELD_FILES: usize = 3000;
 pub const HELD_WILDCARDS: usize = 15;
 
-/// One distribution and the origins ListDistributions shows for it.
+/// One distribution: its origins and cache behaviors.
 pub struct Distribution {
     pub id: String,
-    /// (domain name, origin path).
+    /// (domain name, origin path); origin `n` has the ID `o{n}`.
     pub origins: Vec<(String, String)>,
+    /// (path pattern, origin index, cache policy ID) in CloudFront's order,
+    /// the default (`*`) last.
+    pub behaviors: Vec<(String, usize, String)>,
+}
+
+/// Managed cache policies the scenarios use: CachingOptimized keys on no
+/// query string, UseOriginCacheControlHeaders-QueryStrings on all.
+pub const CACHING_OPTIMIZED: &str = "658327ea-f89d-4fab-a63d-7e88639e58f6";
+pub const QUERY_STRINGS: &str = "4cc15a8a-d715-48a4-82b8-cc0b614638fe";
+
+impl Distribution {
+    /// Its origins and behaviors as the API writes them (inside a
+    /// DistributionConfig or a DistributionSummary).
+    fn parts_xml(&self) -> String {
+        let origins: String = self
+            .origins
+            .iter()
+            .enumerate()
+            .map(|(n, (domain, path))| {
+                format!(
+                    "<Origin><Id>o{n}</Id><DomainName>{}</DomainName><OriginPath>{}</OriginPath></Origin>",
+                    escape(domain),
+                    escape(path)
+                )
+            })
+            .collect();
+        let behavior = |tag: &str, pattern: Option<&str>, origin: usize, policy: &str| {
+            let pattern = pattern.map_or(String::new(), |p| {
+                format!("<PathPattern>{}</PathPattern>", escape(p))
+            });
+            format!(
+                "<{tag}>{pattern}<TargetOriginId>o{origin}</TargetOriginId><ViewerProtocolPolicy>redirect-to-https</ViewerProtocolPolicy><CachePolicyId>{policy}</CachePolicyId></{tag}>"
+            )
+        };
+        let (default, listed) = self.behaviors.split_last().expect("a default behavior");
+        let listed: String = listed
+            .iter()
+            .map(|(p, o, policy)| behavior("CacheBehavior", Some(p), *o, policy))
+            .collect();
+        format!(
+            "<Origins><Quantity>{}</Quantity><Items>{origins}</Items></Origins>{}<CacheBehaviors><Quantity>{}</Quantity><Items>{listed}</Items></CacheBehaviors>",
+            self.origins.len(),
+            behavior("DefaultCacheBehavior", None, default.1, &default.2),
+            self.behaviors.len() - 1
+        )
+    }
 }
 
 /// Who created an invalidation.
@@ -201,6 +249,17 @@ impl CloudFront {
             .collect();
         match (method, parts.as_slice()) {
             ("GET", ["distribution"]) => self.list_distributions(&query),
+            ("GET", ["distribution", id, "config"]) => match self.index(id) {
+                Some(d) => Reply::xml(
+                    200,
+                    format!(
+                        "<DistributionConfig><CallerReference>{id}</CallerReference>{}<Comment></Comment><Enabled>true</Enabled></DistributionConfig>",
+                        self.distributions[d].parts_xml()
+                    ),
+                ),
+                None => no_such_distribution(),
+            },
+            ("GET", ["cache-policy", id]) => cache_policy(id),
             ("POST", ["distribution", id, "invalidation"]) => match self.index(id) {
                 Some(d) => self.create(env, d, body, rng, now, start),
                 None => no_such_distribution(),
@@ -379,24 +438,12 @@ impl CloudFront {
         let items: String = page
             .iter()
             .map(|d| {
-                let origins: String = d
-                    .origins
-                    .iter()
-                    .enumerate()
-                    .map(|(n, (domain, path))| {
-                        format!(
-                            "<Origin><Id>o{n}</Id><DomainName>{}</DomainName><OriginPath>{}</OriginPath></Origin>",
-                            escape(domain),
-                            escape(path)
-                        )
-                    })
-                    .collect();
                 format!(
-                    "<DistributionSummary><Id>{}</Id><ARN>arn:aws:cloudfront::123456789012:distribution/{}</ARN><Status>Deployed</Status><DomainName>{}.cloudfront.net</DomainName><Enabled>true</Enabled><Origins><Quantity>{}</Quantity><Items>{origins}</Items></Origins></DistributionSummary>",
+                    "<DistributionSummary><Id>{}</Id><ARN>arn:aws:cloudfront::123456789012:distribution/{}</ARN><Status>Deployed</Status><DomainName>{}.cloudfront.net</DomainName><Enabled>true</Enabled>{}</DistributionSummary>",
                     d.id,
                     d.id,
                     d.id.to_ascii_lowercase(),
-                    d.origins.len()
+                    d.parts_xml()
                 )
             })
             .collect();
@@ -439,6 +486,23 @@ fn invalidation_xml(i: &Invalidation, now: Instant, _start: Instant) -> String {
         iso(i.created_ms),
         i.paths.len(),
         escape(&i.caller_reference)
+    )
+}
+
+/// GetCachePolicy of a managed policy the scenarios use.
+fn cache_policy(id: &str) -> Reply {
+    let (name, query_strings) = match id {
+        CACHING_OPTIMIZED => ("Managed-CachingOptimized", "none"),
+        QUERY_STRINGS => ("UseOriginCacheControlHeaders-QueryStrings", "all"),
+        _ => {
+            return error(404, "NoSuchCachePolicy", "The cache policy does not exist.");
+        }
+    };
+    Reply::xml(
+        200,
+        format!(
+            "<CachePolicy><Id>{id}</Id><LastModifiedTime>2020-01-01T00:00:00Z</LastModifiedTime><CachePolicyConfig><Name>{name}</Name><MinTTL>1</MinTTL><ParametersInCacheKeyAndForwardedToOrigin><EnableAcceptEncodingGzip>true</EnableAcceptEncodingGzip><HeadersConfig><HeaderBehavior>none</HeaderBehavior></HeadersConfig><CookiesConfig><CookieBehavior>none</CookieBehavior></CookiesConfig><QueryStringsConfig><QueryStringBehavior>{query_strings}</QueryStringBehavior></QueryStringsConfig></ParametersInCacheKeyAndForwardedToOrigin></CachePolicyConfig></CachePolicy>"
+        ),
     )
 }
 

@@ -10,7 +10,11 @@
 //! URLs as a browser sends them, matched as edges.py in tests/stack does
 //! (the same assumptions, written again): encodeURI's encoding, with `#` and
 //! `?` encoded too; an invalidation path matches the same string, or, ending
-//! in `*`, every URL starting with what comes before it.
+//! in `*`, every URL starting with what comes before it. A URL whose cache
+//! behavior (the first whose path pattern matches it) keys on query strings
+//! is cached apart with each query string viewers send (`?v=1`,
+//! `?utm_source=x`); one whose behavior sends viewers elsewhere (an API) is
+//! not the bucket's.
 
 use crate::cloudfront::Invalidation;
 use crate::rng::Rng;
@@ -57,6 +61,23 @@ pub struct Site {
     /// The origin path as a key prefix (`static/`), or empty.
     pub prefix: String,
     pub index: Option<String>,
+    /// (path pattern, sends viewers to the bucket, keys on query strings),
+    /// in CloudFront's order, the default (`*`) last.
+    pub behaviors: Vec<(String, bool, bool)>,
+}
+
+/// The query strings viewers add to a URL whose cache key holds them.
+pub const QUERIES: [&str; 2] = ["?v=1", "?utm_source=x"];
+
+/// Whether a path pattern matches a URL path: `*` any run of characters,
+/// `?` one, case-sensitive, the leading `/` optional.
+fn matches(pattern: &[u8], url: &[u8]) -> bool {
+    match (pattern.first(), url.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => matches(&pattern[1..], url) || (!url.is_empty() && matches(pattern, &url[1..])),
+        (Some(&p), Some(&u)) if p == b'?' || p == u => matches(&pattern[1..], &url[1..]),
+        _ => false,
+    }
 }
 
 impl Site {
@@ -65,12 +86,39 @@ impl Site {
         key.strip_prefix(self.prefix.as_str())
     }
 
+    /// The behavior a viewer's URL falls under: (to the bucket, query strings).
+    fn behavior(&self, url: &str) -> (bool, bool) {
+        let url = url.trim_start_matches('/').as_bytes();
+        self.behaviors
+            .iter()
+            .find(|(p, _, _)| matches(p.trim_start_matches('/').as_bytes(), url))
+            .map_or((true, false), |&(_, to, query)| (to, query))
+    }
+
+    /// Every URL viewers may have the object at `relative` cached under: its
+    /// forms that reach the bucket, each with the query strings viewers send
+    /// where the cache key holds them.
+    pub fn forms(&self, relative: &str) -> Vec<String> {
+        let mut urls = Vec::new();
+        for url in url_forms(relative, self.index.as_deref()) {
+            let (to_bucket, query_strings) = self.behavior(&url);
+            if !to_bucket {
+                continue;
+            }
+            if query_strings {
+                urls.extend(QUERIES.iter().map(|q| format!("{url}{q}")));
+            }
+            urls.push(url);
+        }
+        urls
+    }
+
     /// Each URL the site serves, with the key behind it.
     pub fn urls(&self, keys: &[String]) -> BTreeMap<String, String> {
         let mut urls = BTreeMap::new();
         for key in keys {
             if let Some(relative) = self.relative(key) {
-                for url in url_forms(relative, self.index.as_deref()) {
+                for url in self.forms(relative) {
                     urls.insert(url, key.clone());
                 }
             }

@@ -57,6 +57,7 @@ const FIXED: &[(u64, &str)] = &[
     (8, "planners"),
     (9, "planners"),
     (10, "big"),
+    (11, "query"),
 ];
 
 /// A run that has not settled after this much virtual time is a failure.
@@ -238,14 +239,7 @@ async fn simulate(scenario: Scenario) -> Figures {
     let start = Instant::now();
     let _ = START.set(start);
     let mut rng = Rng::new(scenario.seed ^ 0x5157_0000);
-    let distributions = scenario
-        .distributions
-        .iter()
-        .map(|d| Distribution {
-            id: d.id.clone(),
-            origins: vec![(d.domain.clone(), d.origin.clone().unwrap_or_default())],
-        })
-        .collect();
+    let distributions = scenario.distributions.iter().map(distribution).collect();
     let skew = |rng: &mut Rng| rng.between(0, 600) as i64 - 300;
     let cloudfront = CloudFront::new(
         distributions,
@@ -310,6 +304,32 @@ async fn simulate(scenario: Scenario) -> Figures {
     figures.deadline = counts.deadline;
     figures.unsettled = unsettled;
     figures
+}
+
+/// A distribution of the scenario as CloudFront holds it: its origin (and
+/// an API's, when a behavior sends viewers there) and behaviors.
+fn distribution(d: &scenario::DistributionSpec) -> Distribution {
+    let mut origins = vec![(d.domain.clone(), d.origin.clone().unwrap_or_default())];
+    if d.behaviors.iter().any(|b| !b.to_origin) {
+        origins.push(("api.example.com".into(), String::new()));
+    }
+    let behaviors = d
+        .behaviors
+        .iter()
+        .map(|b| {
+            let policy = if b.query_strings {
+                cloudfront::QUERY_STRINGS
+            } else {
+                cloudfront::CACHING_OPTIMIZED
+            };
+            (b.pattern.clone(), usize::from(!b.to_origin), policy.to_owned())
+        })
+        .collect();
+    Distribution {
+        id: d.id.clone(),
+        origins,
+        behaviors,
+    }
 }
 
 /// Another client's invalidations, in progress from the start for 5 to 40

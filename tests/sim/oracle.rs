@@ -82,6 +82,11 @@ pub fn sites(scenario: &Scenario, world: &World) -> Vec<Site> {
                         "/"
                     },
                 index: Some("index.html".into()),
+                behaviors: d
+                    .behaviors
+                    .iter()
+                    .map(|b| (b.pattern.clone(), b.to_origin, b.query_strings))
+                    .collect(),
             })
         })
         .collect()
@@ -123,12 +128,13 @@ pub fn figures(scenario: &Scenario, world: &World, parked_async: &[usize], end: 
             let Some(relative) = site.relative(&change.key) else {
                 continue;
             };
-            if !change.changes_view {
+            let urls = site.forms(relative);
+            if !change.changes_view || urls.is_empty() {
                 continue;
             }
             f.changes += 1;
             let mut latest = Some(0i64);
-            for url in edges::url_forms(relative, site.index.as_deref()) {
+            for url in urls {
                 let first = matcher
                     .matching(&url)
                     .into_iter()

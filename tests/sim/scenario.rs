@@ -1,8 +1,9 @@
 //! What a seed runs: a family of situations (a Django deploy repeated, a
 //! 20,000-file deploy, random changes to a versioned bucket, a crowded
-//! distribution, discovery, many planners at once) and, within it, every
-//! setting drawn from the seed: wiring, distributions and origin paths,
-//! MAX_PATHS, concurrency, fault rates, the bucket's history.
+//! distribution, discovery, many planners at once, a site whose cache keys
+//! hold query strings) and, within it, every setting drawn from the seed:
+//! wiring, distributions, their origin paths and cache behaviors, MAX_PATHS,
+//! concurrency, fault rates, the bucket's history.
 
 use crate::rng::Rng;
 use crate::s3::History;
@@ -40,6 +41,28 @@ pub struct DistributionSpec {
     pub domain: String,
     /// Listed in DISTRIBUTION_IDS (when not auto).
     pub listed: bool,
+    /// Its cache behaviors in CloudFront's order, the default (`*`) last.
+    pub behaviors: Vec<BehaviorSpec>,
+}
+
+/// A cache behavior: its path pattern, and whether it sends viewers to the
+/// distribution's origin (else to an API elsewhere) with query strings in
+/// the cache key.
+#[derive(Debug, Clone)]
+pub struct BehaviorSpec {
+    pub pattern: String,
+    pub to_origin: bool,
+    pub query_strings: bool,
+}
+
+impl BehaviorSpec {
+    pub fn new(pattern: &str, to_origin: bool, query_strings: bool) -> BehaviorSpec {
+        BehaviorSpec {
+            pattern: pattern.into(),
+            to_origin,
+            query_strings,
+        }
+    }
 }
 
 pub struct Scenario {
@@ -69,7 +92,15 @@ pub struct Scenario {
     pub dry_run: bool,
 }
 
-pub const FAMILIES: [&str; 6] = ["collectstatic", "mixed", "crowded", "auto", "planners", "big"];
+pub const FAMILIES: [&str; 7] = [
+    "collectstatic",
+    "mixed",
+    "crowded",
+    "auto",
+    "planners",
+    "big",
+    "query",
+];
 
 /// Object keys of every awkward shape a site has.
 const SPECIAL: [&str; 16] = [
@@ -117,6 +148,7 @@ fn spec(id: &str, origin: Option<&str>, domain: &str, listed: bool) -> Distribut
         origin: origin.map(Into::into),
         domain: domain.into(),
         listed,
+        behaviors: vec![BehaviorSpec::new("*", true, false)],
     }
 }
 
@@ -171,10 +203,56 @@ impl Scenario {
             }
             "auto" => s.discovery(&mut rng),
             "planners" => s.planners(&mut rng),
+            "query" => s.query_strings(&mut rng),
             _ => s.big(&mut rng),
+        }
+        if family != "big" {
+            s.some_keyed_on_query_strings(seed);
         }
         s.history.seal();
         s
+    }
+
+    /// In a quarter of the seeds, a distribution serving the bucket keys on
+    /// query strings. Drawn apart from the rest, so that a seed runs the same
+    /// site with and without the option.
+    fn some_keyed_on_query_strings(&mut self, seed: u64) {
+        let mut rng = Rng::new(seed ^ 0x5155_4552_5953);
+        for d in self.distributions.iter_mut().filter(|d| d.origin.is_some()) {
+            if rng.chance(0.25) {
+                for behavior in d.behaviors.iter_mut().filter(|b| b.to_origin) {
+                    behavior.query_strings = true;
+                }
+            }
+        }
+    }
+
+    /// A Django site deployed again and again behind a distribution whose
+    /// default behavior keys on query strings (`?v=` cache busting, links
+    /// with `?utm_source=`), `/static/*` keyed or not, and `/api/*` sent to
+    /// an API: keys under `api/` in the bucket are never served from it.
+    fn query_strings(&mut self, rng: &mut Rng) {
+        self.distributions[0].behaviors = vec![
+            BehaviorSpec::new("/api/*", false, true),
+            BehaviorSpec::new("/static/*", true, rng.chance(0.5)),
+            BehaviorSpec::new("*", true, true),
+        ];
+        self.collectstatic(rng, 3, 5);
+        let mut keys: Vec<String> = self.history.initial.keys().cloned().collect();
+        let api: Vec<String> = (0..5).map(|i| format!("api/v{i}.json")).collect();
+        keys.extend(api.iter().cloned());
+        let mut all: Vec<(i64, String)> = self
+            .history
+            .changes
+            .iter()
+            .map(|c| (c.at_ms, c.key.clone()))
+            .collect();
+        all.extend(api.into_iter().map(|k| (rng.between(10_000, 300_000) as i64, k)));
+        all.sort();
+        self.history = History::new(BUCKET, self.history.versioned, &keys);
+        for (t, key) in all {
+            self.history.put(rng, t, &key);
+        }
     }
 
     /// A Django site deployed again and again (collectstatic uploads each

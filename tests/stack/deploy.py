@@ -183,7 +183,14 @@ def deploy(aws, name: str, params: dict[str, str]) -> Stack:
 # -- CloudFront distributions ---------------------------------------------------
 
 
-def _distribution_config(reference: str, bucket: str, origin_path: str, comment: str) -> dict:
+# Managed cache policies (CloudFront Developer Guide, "Use managed cache
+# policies"): CachingOptimized keys on no query string, the other on all.
+CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+QUERY_STRINGS = "4cc15a8a-d715-48a4-82b8-cc0b614638fe"  # UseOriginCacheControlHeaders-QueryStrings
+
+
+def _distribution_config(reference: str, bucket: str, origin_path: str, comment: str,
+                         cache_policy: str = CACHING_OPTIMIZED) -> dict:
     return {
         "CallerReference": reference,
         "Comment": comment,
@@ -202,14 +209,14 @@ def _distribution_config(reference: str, bucket: str, origin_path: str, comment:
         "DefaultCacheBehavior": {
             "TargetOriginId": "s3-origin",
             "ViewerProtocolPolicy": "redirect-to-https",
-            "CachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6",  # CachingOptimized: 24 h
+            "CachePolicyId": cache_policy,
         },
         "DefaultRootObject": "index.html",
     }
 
 
-def create_distribution(aws, bucket: str, origin_path: str, comment: str) -> str:
-    config = _distribution_config(f"{comment}-{bucket}{origin_path}", bucket, origin_path, comment)
+def create_distribution(aws, bucket: str, origin_path: str, comment: str, cache_policy: str = CACHING_OPTIMIZED) -> str:
+    config = _distribution_config(f"{comment}-{bucket}{origin_path}", bucket, origin_path, comment, cache_policy)
     return aws.client("cloudfront").create_distribution(DistributionConfig=config)["Distribution"]["Id"]
 
 
@@ -231,11 +238,24 @@ class Origin:
     bucket: str
     origin_path: str  # "" or "/static"
     default_root_object: str
+    # The default behavior's cache key holds query strings: its managed cache
+    # policy's settings as the guide gives them (local_aws's table), or the
+    # legacy ForwardedValues.
+    query_strings: bool = False
 
 
 def origin_of(aws, distribution_id: str) -> Origin:
+    from local_aws import MANAGED_CACHE_POLICIES
+
     config = aws.client("cloudfront").get_distribution_config(Id=distribution_id)["DistributionConfig"]
     (origin,) = config["Origins"]["Items"]
     domain = origin["DomainName"]
     bucket = domain.split(".s3.", 1)[0]
-    return Origin(distribution_id, bucket, origin.get("OriginPath") or "", config.get("DefaultRootObject") or "")
+    behavior = config["DefaultCacheBehavior"]
+    policy = behavior.get("CachePolicyId")
+    if policy:
+        query_strings = MANAGED_CACHE_POLICIES[policy][1] != "none"
+    else:
+        query_strings = bool(behavior.get("ForwardedValues", {}).get("QueryString"))
+    root = config.get("DefaultRootObject") or ""
+    return Origin(distribution_id, bucket, origin.get("OriginPath") or "", root, query_strings)

@@ -6,8 +6,14 @@ template's users cache for a day or more) until an invalidation removes it.
 Nothing copies a new version between servers. `Edge` is one such server of
 one distribution. The assumptions, each a choice where AWS does not say more:
 
-- The cache key is the URL's path exactly as the viewer's browser sent it
-  (no query strings: the site uses none). `viewer_url` encodes an S3 key the
+- The cache key is the URL's path exactly as the viewer's browser sent it,
+  and its query string too where the distribution's cache key holds query
+  strings (its default behavior's cache policy keys on them: see
+  `deploy.origin_of`); there viewers ask for each URL also with `?v=1` (cache
+  busting) and `?utm_source=x` (a campaign link), each cached apart, and the
+  query string does not change the object the origin serves. Elsewhere the
+  query string is not part of the key, and the site's links carry none.
+  `viewer_url` encodes an S3 key the
   way a page links it and a browser sends it: like JavaScript's encodeURI
   (non-ASCII as UTF-8 %XX with uppercase hex, space, `"` `%` `<` `>` `[` `\\`
   `]` `^` `` ` `` `{` `|` `}` encoded), and `#` and `?` encoded too, since a
@@ -19,7 +25,8 @@ one distribution. The assumptions, each a choice where AWS does not say more:
   percent-escapes on either side (so `/%7Ealice/x` does not match a cached
   `/~alice/x`, and `%2b` is not `%2B`), and the match is case-sensitive. A
   path ending in `*` matches every cached URL that starts with the part
-  before the `*`.
+  before the `*`. So `/app.js` leaves `/app.js?v=1` cached, as CloudFront's
+  guide says, and `/app.js*` removes both.
 - The origin is the distribution's S3 origin read from CloudFront (bucket and
   origin path). A URL is fetched as the key it decodes to (percent-escapes
   decoded as UTF-8, the way S3 reads a request path) under the origin path.
@@ -46,6 +53,8 @@ from urllib.parse import unquote
 # encodeURI's literal set, minus '#' and '?' (see the module's doc).
 _LITERAL = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789;,/:@&=+$-_.!~*'()")
 MISSING = "missing"
+# The query strings viewers add where the cache key holds them.
+QUERIES = ("?v=1", "?utm_source=x")
 
 
 def viewer_url(key: str) -> str:
@@ -65,13 +74,22 @@ def urls_for(keys: set[str], index_document: str) -> set[str]:
     return urls
 
 
-class Origin:
-    """The distribution's S3 origin: a bucket under an origin path."""
+def requested(url: str, query_strings: bool) -> list[str]:
+    """What viewers ask for at a URL: itself, and where the cache key holds
+    query strings, the URL with each of `QUERIES`."""
+    return [url] + ([url + q for q in QUERIES] if query_strings else [])
 
-    def __init__(self, s3, bucket: str, origin_path: str, default_root_object: str, index_document: str):
+
+class Origin:
+    """The distribution's S3 origin: a bucket under an origin path, and
+    whether the distribution's cache key holds query strings."""
+
+    def __init__(self, s3, bucket: str, origin_path: str, default_root_object: str, index_document: str,
+                 query_strings: bool = False):
         self.s3, self.bucket = s3, bucket
         self.prefix = origin_path.strip("/") + "/" if origin_path.strip("/") else ""
         self.root, self.index = default_root_object, index_document
+        self.query_strings = query_strings
         self._pass: dict[str, str] = {}
 
     def new_pass(self) -> None:
@@ -89,8 +107,9 @@ class Origin:
         return {k[len(self.prefix) :] for k in self._pass}
 
     def get(self, url: str) -> tuple[str, str]:
-        """(the key served, its ETag or MISSING) for a viewer's URL."""
-        path = unquote(url, errors="strict")[1:]
+        """(the key served, its ETag or MISSING) for a viewer's URL; its query
+        string does not change the object."""
+        path = unquote(url.split("?", 1)[0], errors="strict")[1:]
         if path == "":
             key = self.prefix + self.root
         elif path.endswith("/"):
@@ -128,11 +147,12 @@ class Edge:
 
     def request(self, url: str) -> Response:
         key, fresh = self.origin.get(url)
-        if url in self.cache:
-            cached_key, etag = self.cache[url]
+        cached = url if getattr(self.origin, "query_strings", False) else url.split("?", 1)[0]
+        if cached in self.cache:
+            cached_key, etag = self.cache[cached]
             return Response(url, self.name, cached_key, etag, fresh, True)
         if fresh != MISSING:
-            self.cache[url] = (key, fresh)
+            self.cache[cached] = (key, fresh)
         return Response(url, self.name, key, fresh, fresh, False)
 
     def invalidate(self, paths: list[str]) -> list[str]:

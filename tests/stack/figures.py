@@ -6,11 +6,13 @@ SCENARIO_NAMES = {
     "django": "Django collectstatic twice",
     "sync": "aws s3 sync --delete",
     "burst": "burst (aws s3 cp --recursive)",
+    "configuration": "what a distribution's configuration says (aws s3 sync)",
 }
 
 
-ORDER = {name: i for i, name in enumerate(["django", "sync", "burst", "bucket-to-function", "bucket-to-queue",
-                                             "existing-bucket", "listed", "auto"])}
+ORDER = {name: i for i, name in enumerate(["django", "sync", "burst", "configuration", "bucket-to-function",
+                                             "bucket-to-queue", "existing-bucket", "listed", "auto", "query-strings",
+                                             "wrong-origin-path", "other-bucket"])}
 
 
 def table(figures) -> str:

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import local_aws
-from deploy import create_distribution, deploy, origin_of, point_distribution
-from edges import Edge, InvalidationLog, Origin, Response, urls_for
+from deploy import CACHING_OPTIMIZED, QUERY_STRINGS, create_distribution, deploy, origin_of, point_distribution
+from edges import Edge, InvalidationLog, Origin, Response, requested, urls_for
 from player import AsyncInvoker, Function, QueuePoller
 from uploads import Burst, DjangoSite, StaticSite, enable_eventbridge
 
@@ -57,14 +57,30 @@ class Figures:
         return f"{self.scenario}-{self.wiring}-{self.distributions}"
 
 
+@dataclass(frozen=True)
+class Listed:
+    """A distribution the stack lists, as CloudFront has it and as
+    DistributionIds says it: its origin path in CloudFront, the one listed
+    (None: the same), whether its default behavior keys on query strings,
+    and whether its origin is another bucket altogether."""
+
+    origin_path: str = ""
+    listed_as: str | None = None
+    query_strings: bool = False
+    elsewhere: bool = False
+
+
 class Run:
     """A stack of one wiring, its distributions, edges, function and player."""
 
     def __init__(self, aws, work: Path, scenario: str, wiring: str, discover: bool, params: dict[str, str] | None = None,
                  servers: list[str] | None = None, origin_paths: tuple[str, ...] = ("", "/static"),
-                 function_env: dict[str, str] | None = None, default_wiring: bool = False):
+                 function_env: dict[str, str] | None = None, default_wiring: bool = False,
+                 listed: list[Listed] | None = None):
         """`default_wiring`: deploy without a Wiring parameter (`wiring` must
-        then be the template's default)."""
+        then be the template's default). `listed`: the distributions listed,
+        each as CloudFront has it and as listed, instead of one per origin
+        path listed as it is."""
         self.aws, self.work, self.scenario = aws, work, scenario
         self.figures = Figures(scenario, wiring, "auto" if discover else "listed")
         self.started = time.monotonic()
@@ -89,12 +105,20 @@ class Run:
             self.bystander = create_distribution(aws, f"{name.lower()}-other"[:63], "", f"{name}-other")
         else:
             placeholder = existing or "not-yet-created"
-            self.ids = [create_distribution(aws, placeholder, p, f"{name}{i}") for i, p in enumerate(origin_paths)]
-            params["DistributionIds"] = ",".join(f"{d}={p}" if p else d for d, p in zip(self.ids, origin_paths))
+            listed = listed or [Listed(p) for p in origin_paths]
+            elsewhere = f"{name.lower()}-other"[:63]
+            self.ids = [
+                create_distribution(aws, elsewhere if d.elsewhere else placeholder, d.origin_path, f"{name}{i}",
+                                    QUERY_STRINGS if d.query_strings else CACHING_OPTIMIZED)
+                for i, d in enumerate(listed)
+            ]
+            typed = [d.origin_path if d.listed_as is None else d.listed_as for d in listed]
+            params["DistributionIds"] = ",".join(f"{d}={p}" if p else d for d, p in zip(self.ids, typed))
             self.stack = deploy(aws, name, params)
             if not existing:
-                for d in self.ids:
-                    point_distribution(aws, d, self.stack.bucket)
+                for d, spec in zip(self.ids, listed):
+                    if not spec.elsewhere:
+                        point_distribution(aws, d, self.stack.bucket)
             self.bystander = None
         self.bucket = self.stack.bucket
         assert self.stack.wiring == wiring, f"deployed {self.stack.wiring}, meant {wiring}"
@@ -115,15 +139,21 @@ class Run:
         self.edges: dict[str, list[Edge]] = {}  # applying invalidations
         self.bare: dict[str, list[Edge]] = {}  # never invalidated: without the function
         self.logs: dict[str, InvalidationLog] = {}
+        # The distributions serving the bucket: those with edges here.
+        self.serving: list[str] = []
         for d in self.ids:
+            self.logs[d] = InvalidationLog(cloudfront, d)
             served = origin_of(aws, d)
-            assert served.bucket == self.bucket, served
-            origin = Origin(s3, served.bucket, served.origin_path, served.default_root_object, index)
+            if served.bucket != self.bucket:
+                assert listed and not discover, f"{d} serves {served.bucket}, not {self.bucket}"
+                continue
+            self.serving.append(d)
+            origin = Origin(s3, served.bucket, served.origin_path, served.default_root_object, index,
+                            served.query_strings)
             self.origins[d] = origin
             self.edges[d] = [Edge(f"{s}", origin) for s in servers or SERVERS]
             self.bare[d] = [Edge(f"{s}", origin) for s in servers or SERVERS]
-            self.logs[d] = InvalidationLog(cloudfront, d)
-        self.urls: dict[str, set[str]] = {d: set() for d in self.ids}
+        self.urls: dict[str, set[str]] = {d: set() for d in self.serving}
 
     # -- steps ------------------------------------------------------------------
 
@@ -148,7 +178,7 @@ class Run:
         for d in self.ids:
             for paths in self.logs[d].new():
                 applied.append((d, paths))
-                for edge in self.edges[d]:
+                for edge in self.edges.get(d, []):
                     edge.invalidate(paths)
         return applied
 
@@ -156,13 +186,24 @@ class Run:
         """Every URL of the site so far, on every server of every
         distribution: (with the function, without it)."""
         with_function, without = [], []
-        for d in self.ids:
-            origin = self.origins[d]
-            origin.new_pass()
-            self.urls[d] |= urls_for(origin.keys(), origin.index)
-            for url in sorted(self.urls[d]):
-                with_function += [edge.request(url) for edge in self.edges[d]]
-                without += [edge.request(url) for edge in self.bare[d]]
+        for d in self.serving:
+            got, bare = self.viewers_of(d)
+            with_function += got
+            without += bare
+        return with_function, without
+
+    def viewers_of(self, d: str) -> tuple[list[Response], list[Response]]:
+        """Every URL of the site so far on every server of distribution `d`,
+        with each query string viewers add where its cache key holds them:
+        (with the function, without it)."""
+        origin = self.origins[d]
+        origin.new_pass()
+        self.urls[d] |= urls_for(origin.keys(), origin.index)
+        with_function, without = [], []
+        for url in sorted(self.urls[d]):
+            for asked in requested(url, origin.query_strings):
+                with_function += [edge.request(asked) for edge in self.edges[d]]
+                without += [edge.request(asked) for edge in self.bare[d]]
         return with_function, without
 
     def finish(self) -> Figures:

@@ -1,17 +1,17 @@
 """The edge model's own rules, without AWS: how a browser encodes a key, what
 an invalidation path matches, which URLs a site has."""
 
-from edges import MISSING, Edge, urls_for, viewer_url
+from edges import MISSING, Edge, requested, urls_for, viewer_url
 
 
 class FakeOrigin:
     """A bucket of {key: etag} under no origin path."""
 
-    def __init__(self, objects: dict[str, str]):
-        self.objects, self.index = objects, "index.html"
+    def __init__(self, objects: dict[str, str], query_strings: bool = False):
+        self.objects, self.index, self.query_strings = objects, "index.html", query_strings
 
     def get(self, url: str):
-        key = url[1:] or "index.html"
+        key = url.split("?", 1)[0][1:] or "index.html"
         return key, self.objects.get(key, MISSING)
 
 
@@ -56,3 +56,23 @@ def test_a_cached_copy_is_stale_once_the_origin_changes():
     assert edge.request("/a.css").stale  # deleted, still served
     edge.invalidate(["/a.css"])
     assert not edge.request("/a.css").stale
+
+
+def test_with_query_strings_in_the_cache_key_each_is_cached_apart():
+    origin = FakeOrigin({"app.js": "1"}, query_strings=True)
+    edge = Edge("e", origin)
+    urls = requested("/app.js", True)
+    assert urls == ["/app.js", "/app.js?v=1", "/app.js?utm_source=x"]
+    assert [edge.request(u).from_cache for u in urls] == [False, False, False]
+    origin.objects["app.js"] = "2"
+    assert all(edge.request(u).stale for u in urls)
+    # The path alone leaves the variants, as CloudFront's guide says.
+    assert edge.invalidate(["/app.js"]) == ["/app.js"]
+    assert [edge.request(u).stale for u in urls] == [False, True, True]
+    assert sorted(edge.invalidate(["/app.js*"])) == sorted(urls)
+    assert not any(edge.request(u).stale for u in urls)
+    # Without query strings in the key, one copy serves them all.
+    plain = Edge("p", FakeOrigin({"app.js": "1"}))
+    plain.request("/app.js")
+    assert plain.request("/app.js?v=1").from_cache
+    assert requested("/app.js", False) == ["/app.js"]

@@ -22,7 +22,9 @@ import local_aws
 from edges import EdgeServer, urls_for
 from gate import CloudFrontGate
 from player import AsyncInvoker, Function, LambdaApi, QueuePoller
-from scenario import KNOWN_STALE, SCENARIOS, Run, known
+from scenario import KNOWN_STALE, SCENARIOS, Figures, Listed, Run, count_stale, known
+from uploads import run as run_tool
+from uploads import tool
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,6 +61,126 @@ def test_no_viewer_gets_a_stale_object_after_a_deploy(aws, work_root, record, sc
     except BaseException:
         print(f"--- last lines of {work / 'function.log'}:\n{log_tail(work / 'function.log')}")
         raise
+
+
+# One stack listing three distributions that CloudFront knows better than
+# DistributionIds: one whose default behavior keys on query strings, one
+# whose origin path is /static while DistributionIds lists it without one,
+# and one whose origin is another bucket.
+CONFIGURED = {
+    "query-strings": Listed("", query_strings=True),
+    "wrong-origin-path": Listed("/static", listed_as=""),
+    "other-bucket": Listed("", elsewhere=True),
+}
+# A small site: the root index document stays, the rest changes (so the
+# distribution keyed on query strings needs each path's own wildcard, not
+# the /* the root would take).
+SITE = {"index.html": False, "about.html": True, "docs/index.html": True, "static/app.js": True,
+        "static/css/site.css": True}
+
+
+def write_site(root: Path, version: int) -> None:
+    for name, changes in SITE.items():
+        path = root / name
+        if version > 1 and not changes:
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Each version a different length, so sync sees the change by size.
+        path.write_text(f"/* {name} */ version {version}{'!' * version}\n")
+        if version == 1:
+            earlier = time.time() - 60
+            os.utime(path, (earlier, earlier))
+
+
+def emitted(log: Path) -> dict[str, float]:
+    """The function's metrics in its log (embedded metric format): totals by name."""
+    totals: dict[str, float] = {}
+    for line in log.read_text(errors="replace").splitlines():
+        try:
+            document = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(document, dict) or "_aws" not in document:
+            continue
+        for directive in document["_aws"]["CloudWatchMetrics"]:
+            if directive["Dimensions"] in ([], [[]]):
+                for metric in directive["Metrics"]:
+                    values = document[metric["Name"]]
+                    values = values if isinstance(values, list) else [values]
+                    totals[metric["Name"]] = totals.get(metric["Name"], 0) + sum(float(v) for v in values)
+    return totals
+
+
+def test_each_distributions_own_configuration_decides_its_paths(aws, work_root, record):
+    """Two deploys with `aws s3 sync`, viewers on every edge before and after,
+    with `?v=1` and `?utm_source=x` where the cache key holds query strings.
+    The distribution keyed on query strings gets each path with a trailing
+    `*`: none of its variants is stale after, all changed ones are without
+    the function. The one listed without its origin path /static gets paths
+    without /static, CloudFront's, and one WARN naming both. The one of
+    another bucket gets nothing, an ERROR line, the metric the deployed
+    distribution-not-serving-bucket alarm watches."""
+    work = work_root / "configuration-bucket-to-queue-listed"
+    run = Run(aws, work, "configuration", "bucket-to-queue", discover=False, listed=list(CONFIGURED.values()))
+    keyed, moved, other = run.ids
+    root = work / "www"
+    try:
+        def deploy_version(version: int) -> None:
+            write_site(root, version)
+            run_tool(aws, [tool("aws"), "s3", "sync", "--delete", "--no-progress", str(root), f"s3://{run.bucket}/"], work)
+
+        deploy_version(1)
+        run.deliver()
+        run.viewers()
+        first = {d: len(run.logs[d].batches) for d in run.ids}
+        deploy_version(2)
+        run.deliver()
+        second = {d: [p for batch in run.logs[d].batches[first[d]:] for p in batch] for d in run.ids}
+        for label, d in zip(CONFIGURED, run.ids):
+            f = Figures("configuration", "bucket-to-queue", label)
+            if d in run.serving:
+                after, without = run.viewers_of(d)
+                f.stale_without, f.stale_after, f.responses = count_stale(without), count_stale(after), len(after)
+                f.stale_after_urls = sorted({r.url for r in after if r.stale})
+            f.requests, f.paths = run.logs[d].requests, run.logs[d].paths
+            f.events, f.invocations = sum(run.player.batches) - run.player.redelivered, run.function.invocations
+            figures = work_root / f"configuration-{label}"
+            figures.mkdir(exist_ok=True)
+            record(f, figures)
+            print(f"{label}: stale without the function {f.stale_without} of {f.responses}, after its "
+                  f"invalidations {f.stale_after}; {f.requests} request(s), {f.paths} path(s) billed: "
+                  f"{run.logs[d].batches}")
+
+        # Within the function's share of wildcards (3 with two planners), so
+        # /static/app.js* and /static/css/site.css* are under /static/*.
+        assert sorted(second[keyed]) == ["/about.html*", "/docs*", "/static/*"], second[keyed]
+        assert sorted(second[moved]) == ["/app.js", "/css/site.css"], second[moved]
+        for d in (keyed, moved):
+            after, without = run.viewers_of(d)
+            assert count_stale(without) > 0, f"{d}: nothing stale without the function proves nothing"
+            assert [r.url for r in after if r.stale] == [], d
+        stale_variants = {r.url for r in run.viewers_of(keyed)[1] if r.stale and "?" in r.url}
+        assert "/static/app.js?v=1" in stale_variants and "/static/app.js?utm_source=x" in stale_variants
+
+        assert run.logs[other].requests == 0
+        log = run.function.log_path.read_text(errors="replace")
+        assert f"distribution {other} does not serve bucket {run.bucket}" in log, log[-3000:]
+        warned = [line for line in log.splitlines() if f"distribution {moved} serves the bucket through origin path /static" in line]
+        assert len(warned) == 1, warned
+        assert emitted(run.function.log_path).get("DistributionNotServingBucket", 0) > 0
+        (alarm,) = aws.client("cloudwatch").describe_alarms(
+            AlarmNames=[f"{run.stack.name}-distribution-not-serving-bucket"]
+        )["MetricAlarms"]
+        variables = run.stack.function["Environment"]["Variables"]
+        assert (alarm["Namespace"], alarm["MetricName"]) == (variables["METRICS_NAMESPACE"], "DistributionNotServingBucket")
+        assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+        assert alarm["AlarmActions"] == [run.stack.outputs["AlarmTopicArn"]]
+        run.check()
+    except BaseException:
+        print(f"--- last lines of {work / 'function.log'}:\n{log_tail(work / 'function.log')}")
+        raise
+    finally:
+        run.stop()
 
 
 @in_every_wiring

@@ -8,7 +8,8 @@ pub mod runtime_api;
 
 use aws_sdk_cloudfront::Client;
 use aws_sdk_cloudfront::types::{
-    DefaultCacheBehavior, DistributionConfig, Origin, Origins, S3OriginConfig, ViewerProtocolPolicy,
+    CacheBehavior, CacheBehaviors, CustomOriginConfig, DefaultCacheBehavior, DistributionConfig, Origin,
+    OriginProtocolPolicy, Origins, S3OriginConfig, ViewerProtocolPolicy,
 };
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
@@ -273,6 +274,119 @@ impl Stack {
             .cloudfront
             .create_distribution()
             .distribution_config(distribution_config(&reference, &domain, origin_path))
+            .send()
+            .await
+            .unwrap();
+        out.distribution().unwrap().id().to_owned()
+    }
+
+    /// Creates a distribution in moto whose one origin is the custom domain
+    /// `domain` (a CNAME of a bucket, say); returns its ID.
+    pub async fn create_distribution_at(&self, domain: &str) -> String {
+        let reference = format!("{domain}#{}", DISTRIBUTIONS.fetch_add(1, Ordering::Relaxed));
+        let origin = Origin::builder()
+            .id("custom")
+            .domain_name(domain)
+            .origin_path("")
+            .custom_origin_config(
+                CustomOriginConfig::builder()
+                    .http_port(80)
+                    .https_port(443)
+                    .origin_protocol_policy(OriginProtocolPolicy::HttpsOnly)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        let config = DistributionConfig::builder()
+            .caller_reference(reference)
+            .comment("local stand-in")
+            .enabled(true)
+            .origins(Origins::builder().quantity(1).items(origin).build().unwrap())
+            .default_cache_behavior(
+                DefaultCacheBehavior::builder()
+                    .target_origin_id("custom")
+                    .viewer_protocol_policy(ViewerProtocolPolicy::RedirectToHttps)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        let out = self
+            .cloudfront
+            .create_distribution()
+            .distribution_config(config)
+            .send()
+            .await
+            .unwrap();
+        out.distribution().unwrap().id().to_owned()
+    }
+
+    /// Creates a distribution in moto with one S3 origin on `bucket` per
+    /// origin path (`s3-0`, `s3-1`...), the default behavior to the first and
+    /// each (path pattern, origin) of `behaviors` before it; returns its ID.
+    pub async fn create_distribution_with(
+        &self,
+        bucket: &str,
+        origin_paths: &[&str],
+        behaviors: &[(&str, usize)],
+    ) -> String {
+        let reference = format!("{bucket}#{}", DISTRIBUTIONS.fetch_add(1, Ordering::Relaxed));
+        let domain = format!("{bucket}.s3.us-east-1.amazonaws.com");
+        let origins: Vec<Origin> = origin_paths
+            .iter()
+            .enumerate()
+            .map(|(n, path)| {
+                Origin::builder()
+                    .id(format!("s3-{n}"))
+                    .domain_name(&domain)
+                    .origin_path(*path)
+                    .s3_origin_config(S3OriginConfig::builder().origin_access_identity("").build())
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        let listed: Vec<CacheBehavior> = behaviors
+            .iter()
+            .map(|(pattern, origin)| {
+                CacheBehavior::builder()
+                    .path_pattern(*pattern)
+                    .target_origin_id(format!("s3-{origin}"))
+                    .viewer_protocol_policy(ViewerProtocolPolicy::RedirectToHttps)
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        let default = DefaultCacheBehavior::builder()
+            .target_origin_id("s3-0")
+            .viewer_protocol_policy(ViewerProtocolPolicy::RedirectToHttps)
+            .build()
+            .unwrap();
+        let config = DistributionConfig::builder()
+            .caller_reference(reference)
+            .comment("local stand-in")
+            .enabled(true)
+            .origins(
+                Origins::builder()
+                    .quantity(origins.len() as i32)
+                    .set_items(Some(origins))
+                    .build()
+                    .unwrap(),
+            )
+            .default_cache_behavior(default)
+            .cache_behaviors(
+                CacheBehaviors::builder()
+                    .quantity(listed.len() as i32)
+                    .set_items(Some(listed))
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        let out = self
+            .cloudfront
+            .create_distribution()
+            .distribution_config(config)
             .send()
             .await
             .unwrap();

@@ -45,11 +45,15 @@ STACK_BUCKET = f"cf-invalidator-{STACK_UUID}"
 BASIC_LOGS = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 ACCOUNT_DISTRIBUTIONS = f"arn:aws:cloudfront::{ACCOUNT}:distribution/*"
 LIST_DISTRIBUTIONS = {"Effect": "Allow", "Action": "cloudfront:ListDistributions", "Resource": "*"}
+# Every cache policy the account's behaviors may name, AWS's managed ones read
+# as the account's too: their IDs are not known before.
+CACHE_POLICIES = f"arn:aws:cloudfront::{ACCOUNT}:cache-policy/*"
 
 # The function's settings besides the distributions: parameter, variable, and
 # the default the function itself assumes when the variable is unset.
 SETTINGS = {
     "OriginPath": ("ORIGIN_PATH", ""),
+    "BucketDomains": ("BUCKET_DOMAINS", ""),
     "DryRun": ("DRY_RUN", "false"),
     "IndexDocument": ("INDEX_DOCUMENT", "index.html"),
     "Include": ("INCLUDE", ""),
@@ -75,6 +79,8 @@ COMMON = {
     "QueueAgeAlarm",
     "WatchAgeAlarm",
     "NotFreshAlarm",
+    "NotServingAlarm",
+    "ServedByNoneAlarm",
     "Dashboard",
     "KeyQuery",
     "InvalidationsQuery",
@@ -232,6 +238,7 @@ class Scenario:
 WITH_PATHS = ("E1AAAAAAAAAAAA", "E2BBBBBBBBBBBB=/static", "E3CCCCCCCCCCCC=/a/b.c")
 PATH_SETTINGS = (
     ("OriginPath", "/site"),
+    ("BucketDomains", "assets.example.com, site-ap-abc123-s3alias"),
     ("DryRun", "true"),
     ("IndexDocument", ""),
     ("Include", "static/**,media/**"),
@@ -239,7 +246,12 @@ PATH_SETTINGS = (
     ("SkipHashedNames", "true"),
     ("MaxPaths", "0"),
 )
-AUTO_SETTINGS = (("IndexDocument", "default.htm"), ("Exclude", "*.tmp"), ("MaxPaths", "3000"))
+AUTO_SETTINGS = (
+    ("IndexDocument", "default.htm"),
+    ("Exclude", "*.tmp"),
+    ("MaxPaths", "3000"),
+    ("BucketDomains", "www.example.com"),
+)
 # Notices off and on, the stack's alarm topic and an existing one: each of the
 # four in every wiring, with other values than the defaults where they vary.
 TWO_OPS = (("FreshNotices", "true"), ("AlarmEmail", "ops@example.com"))
@@ -412,6 +424,8 @@ def check_role(resources: dict, scenario: Scenario) -> None:
         "cloudfront:CreateInvalidation": scenario.distribution_arns,
         "cloudfront:ListInvalidations": scenario.distribution_arns,
         "cloudfront:GetInvalidation": scenario.distribution_arns,
+        # Whether each cache behavior's key holds query strings.
+        "cloudfront:GetCachePolicy": [CACHE_POLICIES],
         # Failed asynchronous events (SAM's grant for the on-failure
         # destination), and each new invalidation to the watch queue.
         "sqs:SendMessage": ["<DeadLetterQueue.Arn>", "<WatchQueue.Arn>"],
@@ -423,8 +437,12 @@ def check_role(resources: dict, scenario: Scenario) -> None:
         "sqs:ChangeMessageVisibility": ["<WatchQueue.Arn>"],
     }
     if scenario.discover:
-        # It supports no resource-level permission.
+        # It supports no resource-level permission; its summaries hold the
+        # distributions' origins and cache behaviors.
         expected["cloudfront:ListDistributions"] = ["*"]
+    else:
+        # Each listed distribution's origins and cache behaviors.
+        expected["cloudfront:GetDistributionConfig"] = scenario.distribution_arns
     if scenario.mode in QUEUE_MODES:
         # The changes queue's mapping, and messages waiting for room brought back sooner.
         for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"):
@@ -432,7 +450,8 @@ def check_role(resources: dict, scenario: Scenario) -> None:
     if scenario.notices:
         expected["sns:Publish"] = ["<FreshTopic>"]
     assert {a: sorted(r) for a, r in grants.items()} == {a: sorted(r) for a, r in expected.items()}
-    for action in ("cloudfront:CreateInvalidation", "cloudfront:ListInvalidations", "cloudfront:GetInvalidation"):
+    reading = ("cloudfront:CreateInvalidation", "cloudfront:ListInvalidations", "cloudfront:GetInvalidation")
+    for action in reading + (() if scenario.discover else ("cloudfront:GetDistributionConfig",)):
         assert_reaches_exactly(grants[action], scenario)
 
 
@@ -844,6 +863,23 @@ def expected_alarms(scenario: Scenario) -> dict[str, Alarm]:
             (1, 1),
             ("<DeadLetterQueue.QueueName>", "DestinationDeliveryFailures", "create-invalidation", "OK after"),
         )
+    # A distribution's own configuration against the stack's settings: the
+    # function's totals (no dimension), raised for an hour after the last.
+    namespace = scenario.op("MetricsNamespace")
+    alarms["NotServingAlarm"] = Alarm(
+        {"m": (namespace, "DistributionNotServingBucket", (), "Sum")},
+        None,
+        0,
+        (12, 1),
+        ("DistributionIds", "BucketDomains", "saved query", "OK means"),
+    )
+    alarms["ServedByNoneAlarm"] = Alarm(
+        {"m": (namespace, "ChangesServedByNoDistribution", (), "Sum")},
+        None,
+        0,
+        (12, 1),
+        ("auto", "BucketDomains", "CNAME", "access point alias", "OK means"),
+    )
     if scenario.watches_bucket_writes:
         # The bucket took writes, and EventBridge delivered no event for them.
         span = scenario.op("EventsMissingAlarmSeconds")
@@ -884,7 +920,7 @@ ALARM_PROPERTIES = {
 
 
 def dimensions(listed: list[dict]):
-    """One dimension as (name, value), several as a tuple of them."""
+    """One dimension as (name, value), several (or none) as a tuple of them."""
     pairs = tuple((d["Name"], d["Value"]) for d in listed)
     return pairs[0] if len(pairs) == 1 else pairs
 
@@ -895,7 +931,7 @@ def alarm_query(props: dict, period: int = 300) -> tuple[dict, str | None]:
     `period`."""
     if "Metrics" not in props:
         assert int(props["Period"]) == period
-        metric = (props["Namespace"], props["MetricName"], dimensions(props["Dimensions"]), props["Statistic"])
+        metric = (props["Namespace"], props["MetricName"], dimensions(props.get("Dimensions", [])), props["Statistic"])
         return {"m": metric}, None
     assert not {"Namespace", "MetricName", "Dimensions", "Statistic", "Period"} & set(props), "both shapes at once"
     metrics, expressions = {}, []
@@ -994,6 +1030,8 @@ CUSTOM_METRICS = {
     "InvalidationsCompleted": BY_DISTRIBUTION,
     "SecondsToFresh": BY_DISTRIBUTION,
     "SecondsInProgress": BY_DISTRIBUTION,
+    "DistributionNotServingBucket": BY_DISTRIBUTION,
+    "ChangesServedByNoDistribution": {()},
 }
 # AWS's own metrics the dashboard may graph, and the resource they must name.
 AWS_METRICS = {
@@ -1262,7 +1300,8 @@ def differences(a, b, path: tuple = ()) -> list[tuple]:
 
 def check_discovery_role(on: dict, off: dict, listed: Scenario) -> None:
     """The role with discovery (`on`) and with `listed`'s distributions (`off`)
-    differ only by the ListDistributions statement and the resource of
+    differ only by how distributions are read (ListDistributions, or
+    GetDistributionConfig of the listed ones) and the resource of
     CreateInvalidation: the account's distributions, or the listed ones."""
 
     def parts(resources: dict):
@@ -1271,7 +1310,10 @@ def check_discovery_role(on: dict, off: dict, listed: Scenario) -> None:
         for policy in role["Policies"]:
             kept = []
             for s in statements(policy["PolicyDocument"]):
-                if s.get("Action") == "cloudfront:ListDistributions":
+                if s.get("Action") in ("cloudfront:ListDistributions", "cloudfront:GetDistributionConfig"):
+                    resources = s.get("Resource")
+                    if isinstance(resources, list):
+                        s = s | {"Resource": sorted(resources)}
                     listing.append({k: v for k, v in s.items() if k != "Sid"})
                     continue
                 if "cloudfront:CreateInvalidation" in as_list(s.get("Action")):
@@ -1284,7 +1326,9 @@ def check_discovery_role(on: dict, off: dict, listed: Scenario) -> None:
     role_off, listing_off, invalidating_off = parts(off)
     assert role_on == role_off, differences(role_on, role_off)
     assert listing_on == [LIST_DISTRIBUTIONS]
-    assert listing_off == []
+    assert listing_off == [
+        {"Effect": "Allow", "Action": "cloudfront:GetDistributionConfig", "Resource": sorted(listed.distribution_arns)}
+    ]
     assert invalidating_on == [[ACCOUNT_DISTRIBUTIONS]]
     assert invalidating_off == [sorted(listed.distribution_arns)]
 
@@ -1548,6 +1592,11 @@ def test_parameters():
             ],
         ),
         ("IndexDocument", ["", "index.html", "default.htm"], ["docs/index.html", "*.html"]),
+        (
+            "BucketDomains",
+            ["", "assets.example.com", "assets.example.com,site-ap-abc123-s3alias", "a.example.com, b.example.org"],
+            ["https://assets.example.com", "assets.example.com/static", "a..b", "my bucket", "a.b;c"],
+        ),
         (
             "Include",
             ["", "static/**,media/**", "**/*.map", "*.css", "a?b", "**", "static/a/b", "a, b/c"],
@@ -1832,6 +1881,26 @@ MORE_MUTATIONS = [
         lambda r: _statement(r, "cloudfront:CreateInvalidation").update(Resource="*"),
         check_role,
         id="discovery-invalidates-anything",
+    ),
+    pytest.param(
+        ("bucket-to-queue", "paths"),
+        lambda r: _statement(r, "cloudfront:GetDistributionConfig").update(Resource="*"),
+        check_role,
+        id="reads-every-distribution",
+    ),
+    pytest.param(
+        ("bucket-to-function", "auto"),
+        lambda r: _role_statements(r).append(
+            {"Effect": "Allow", "Action": "cloudfront:GetDistributionConfig", "Resource": ACCOUNT_DISTRIBUTIONS}
+        ),
+        check_role,
+        id="discovery-reads-configs-it-has",
+    ),
+    pytest.param(
+        ("existing-bucket", "paths"),
+        lambda r: _statement(r, "cloudfront:GetCachePolicy").update(Resource="*"),
+        check_role,
+        id="reads-any-accounts-cache-policies",
     ),
     pytest.param(
         ("bucket-to-queue", "paths"),
