@@ -129,7 +129,8 @@ demo-events: tools
 	cargo build
 	cargo run --quiet --example demo
 
-## make bench: criterion for the planning code, then whole-process figures (release binary, moto).
+## make bench: criterion for the planning code, then whole-process figures (release binary, moto
+## behind the fault proxy), printed and written to target/figures/bench.md.
 bench: build
 	cargo bench --bench plan -- --noplot
 	cargo build --release
