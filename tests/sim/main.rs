@@ -173,8 +173,12 @@ fn main() -> ExitCode {
     println!("{}", summary(&totals, options.seeds.len()));
     if !options.fixed && options.seeds.len() > 1 {
         // For docs/evidence.md, which tools/check_figures.py compares with it.
+        let file = match options.seeds.first() {
+            Some((_, Some(family))) => format!("simulate-{family}.md"),
+            _ => "simulate.md".to_string(),
+        };
         figures::write(
-            "simulate.md",
+            &file,
             &command(&options.seeds),
             &format!(
                 "{}\n\n{}",
