@@ -7,6 +7,7 @@ use aws_sdk_cloudfront::operation::get_cache_policy::GetCachePolicyOutput;
 use aws_sdk_cloudfront::operation::get_distribution_config::GetDistributionConfigOutput;
 use aws_sdk_cloudfront::operation::get_invalidation::GetInvalidationOutput;
 use aws_sdk_cloudfront::operation::list_invalidations::ListInvalidationsOutput;
+use aws_sdk_cloudfront::primitives::DateTime;
 use aws_sdk_cloudfront::types::error::{AccessDenied, NoSuchDistribution};
 use aws_sdk_cloudfront::types::{
     CachePolicy, CachePolicyConfig, CachePolicyCookieBehavior, CachePolicyCookiesConfig,
@@ -16,6 +17,7 @@ use aws_sdk_cloudfront::types::{
     ViewerProtocolPolicy,
 };
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use cloudfront_invalidator::cover::MARGIN_MS;
 use cloudfront_invalidator::{
     Clock, Config, Deadline, HandlerError, Invalidator, Response, Summary, cloudfront,
 };
@@ -74,9 +76,7 @@ fn in_progress(items: &[(&str, &str)]) -> Rule {
             InvalidationSummary::builder()
                 .id(*id)
                 .status(*status)
-                .create_time(aws_sdk_cloudfront::primitives::DateTime::from(
-                    std::time::SystemTime::now(),
-                ))
+                .create_time(DateTime::from(std::time::SystemTime::now()))
                 .build()
                 .unwrap()
         })
@@ -119,7 +119,7 @@ fn invalidation_of(paths: Vec<String>) -> Rule {
             let invalidation = Invalidation::builder()
                 .id("OTHER")
                 .status("InProgress")
-                .create_time(aws_sdk_cloudfront::primitives::DateTime::from_secs(0))
+                .create_time(DateTime::from(std::time::SystemTime::now()))
                 .invalidation_batch(batch)
                 .build()
                 .unwrap();
@@ -162,11 +162,13 @@ fn event_with_keys(n: usize) -> Value {
     json!({ "Records": records })
 }
 
+/// CloudFront's answer to a new invalidation, created now (CloudFront's
+/// time: these tests run on the system clock).
 fn created(id: &str) -> CreateInvalidationOutput {
     let invalidation = Invalidation::builder()
         .id(id)
         .status("InProgress")
-        .create_time(aws_sdk_cloudfront::primitives::DateTime::from_secs(0))
+        .create_time(DateTime::from(std::time::SystemTime::now()))
         .invalidation_batch(
             InvalidationBatch::builder()
                 .caller_reference("x")
@@ -345,24 +347,6 @@ async fn persistent_throttling_fails_the_invocation_after_eight_attempts() {
     assert_eq!(
         lambda_runtime::Diagnostic::from(err).error_type,
         "InvalidationFailed"
-    );
-}
-
-#[tokio::test]
-async fn the_same_event_twice_sends_the_same_caller_reference() {
-    let seen = Seen::default();
-    let rule = recording(&seen, "I1");
-    let client = client(&[&rule]);
-    let config = config("E1ABC", false);
-    let event = event("events/s3-multi-record.json");
-    let first = handle(&client, &config, &event).await.unwrap();
-    let second = handle(&client, &config, &event).await.unwrap();
-    let seen = seen.lock().unwrap();
-    assert_eq!(seen.len(), 2);
-    assert_eq!(seen[0].1, seen[1].1);
-    assert_eq!(
-        first.invalidations[0].caller_reference,
-        second.invalidations[0].caller_reference
     );
 }
 
@@ -761,24 +745,6 @@ async fn near_the_deadline_nothing_is_sent_and_every_message_is_reported() {
     assert_eq!(failed, message_ids(&event));
 }
 
-#[tokio::test]
-async fn a_redelivered_batch_reuses_its_caller_reference() {
-    let seen = Seen::default();
-    let rule = recording(&seen, "I1");
-    let client = client(&[&rule]);
-    let event = event("events/sqs-collectstatic.json");
-    handle_sqs(&client, &config("E1ABC", false), &event, PLENTY).await;
-    let mut redelivered = event.clone();
-    for record in redelivered["Records"].as_array_mut().unwrap() {
-        record["attributes"]["ApproximateReceiveCount"] = json!("2");
-        record["receiptHandle"] = json!("a-new-receipt-handle");
-    }
-    handle_sqs(&client, &config("E1ABC", false), &redelivered, PLENTY).await;
-    let seen = seen.lock().unwrap();
-    assert_eq!(seen.len(), 2);
-    assert_eq!(seen[0].1, seen[1].1);
-}
-
 /// An SQS batch with one S3 upload notification per key (plain ASCII keys,
 /// sent as they are), message IDs `m-00000`...
 fn sqs_event(keys: &[String]) -> Value {
@@ -1044,4 +1010,258 @@ async fn a_configuration_read_before_is_kept_when_reading_it_again_fails() {
     assert!(once.num_calls() > 1, "read again");
     let paths: Vec<Vec<String>> = seen.lock().unwrap().iter().map(|s| s.2.clone()).collect();
     assert_eq!(paths, [vec!["/a.css".to_string()], vec!["/b.css".to_string()]]);
+}
+
+/// One invalidation the fake CloudFront holds.
+#[derive(Debug, Clone)]
+struct Kept {
+    id: String,
+    distribution: String,
+    reference: String,
+    paths: Vec<String>,
+    created_ms: i64,
+}
+
+/// CloudFront for the tests of covering, on the test's clock: it keeps what
+/// it creates, dated on its own clock (the function's, moved by a skew),
+/// answers a caller reference it knows at that distribution with the same
+/// paths with the invalidation it has (API reference, CreateInvalidation),
+/// and lists and reads back what it keeps, newest first, in progress.
+struct FakeCloudFront {
+    kept: Arc<Mutex<Vec<Kept>>>,
+    /// The caller reference of each CreateInvalidation, in order.
+    requests: Arc<Mutex<Vec<String>>>,
+    create: Rule,
+    list: Rule,
+    get: Rule,
+}
+
+impl FakeCloudFront {
+    fn new(clock: Clock, skew_ms: i64) -> FakeCloudFront {
+        let kept: Arc<Mutex<Vec<Kept>>> = Arc::default();
+        let requests: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (store, seen) = (kept.clone(), requests.clone());
+        let create = mock!(Client::create_invalidation).then_compute_output(move |req| {
+            let batch = req.invalidation_batch().unwrap();
+            let paths = batch.paths().unwrap().items().to_vec();
+            let distribution = req.distribution_id().unwrap().to_owned();
+            let reference = batch.caller_reference().to_owned();
+            seen.lock().unwrap().push(reference.clone());
+            let mut kept = store.lock().unwrap();
+            let known = kept
+                .iter()
+                .find(|k| k.distribution == distribution && k.reference == reference)
+                .cloned();
+            let invalidation = match known {
+                Some(k) => {
+                    assert_eq!(k.paths, paths, "the function reused a reference with other paths");
+                    k
+                }
+                None => {
+                    let k = Kept {
+                        id: format!("I{}", kept.len() + 1),
+                        distribution,
+                        reference,
+                        paths,
+                        created_ms: clock.now_ms() + skew_ms,
+                    };
+                    kept.push(k.clone());
+                    k
+                }
+            };
+            CreateInvalidationOutput::builder()
+                .invalidation(invalidation_from(&invalidation))
+                .build()
+        });
+        let store = kept.clone();
+        let list = mock!(Client::list_invalidations).then_compute_output(move |req| {
+            let items: Vec<InvalidationSummary> = store
+                .lock()
+                .unwrap()
+                .iter()
+                .rev()
+                .filter(|k| Some(k.distribution.as_str()) == req.distribution_id())
+                .map(|k| {
+                    InvalidationSummary::builder()
+                        .id(&k.id)
+                        .status("InProgress")
+                        .create_time(DateTime::from_millis(k.created_ms))
+                        .build()
+                        .unwrap()
+                })
+                .collect();
+            let list = InvalidationList::builder()
+                .marker("")
+                .max_items(100)
+                .is_truncated(false)
+                .quantity(items.len() as i32)
+                .set_items(Some(items))
+                .build()
+                .unwrap();
+            ListInvalidationsOutput::builder().invalidation_list(list).build()
+        });
+        let store = kept.clone();
+        let get = mock!(Client::get_invalidation).then_compute_output(move |req| {
+            let kept = store.lock().unwrap();
+            let k = kept
+                .iter()
+                .find(|k| Some(k.id.as_str()) == req.id())
+                .expect("an invalidation the fake made");
+            GetInvalidationOutput::builder()
+                .invalidation(invalidation_from(k))
+                .build()
+        });
+        FakeCloudFront {
+            kept,
+            requests,
+            create,
+            list,
+            get,
+        }
+    }
+
+    fn client(&self) -> Client {
+        client_with(&[&self.create, &self.list, &self.get])
+    }
+}
+
+fn invalidation_from(k: &Kept) -> Invalidation {
+    Invalidation::builder()
+        .id(&k.id)
+        .status("InProgress")
+        .create_time(DateTime::from_millis(k.created_ms))
+        .invalidation_batch(
+            InvalidationBatch::builder()
+                .caller_reference(&k.reference)
+                .paths(
+                    aws_sdk_cloudfront::types::Paths::builder()
+                        .quantity(k.paths.len() as i32)
+                        .set_items(Some(k.paths.clone()))
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap()
+}
+
+/// When S3 reported the changes of the redelivery tests: the start of the
+/// test's clock.
+const CHANGED_MS: i64 = 1_795_000_000_000;
+
+/// `event` (direct, or an SQS batch of S3 events) with every change reported
+/// at `ms`.
+fn reported_at(event: &Value, ms: i64) -> Value {
+    let time = DateTime::from_millis(ms)
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap();
+    let mut event = event.clone();
+    for record in event["Records"].as_array_mut().unwrap() {
+        if let Some(body) = record["body"].as_str() {
+            let mut body: Value = serde_json::from_str(body).unwrap();
+            for inner in body["Records"].as_array_mut().unwrap() {
+                inner["eventTime"] = json!(time);
+            }
+            record["body"] = json!(body.to_string());
+        } else {
+            record["eventTime"] = json!(time);
+        }
+    }
+    event
+}
+
+/// What happened to an event delivered three times (the first time, again
+/// in the same execution environment, and in a new one), with CloudFront's
+/// clock `skew_ms` from the function's.
+struct Deliveries {
+    /// The caller reference of each request.
+    requests: Vec<String>,
+    /// The invalidations CloudFront kept (billed).
+    kept: Vec<Kept>,
+    /// Per delivery with a summary (direct events): the changes found
+    /// covered, and by which invalidations.
+    covered: Vec<(u64, Value)>,
+}
+
+/// On a paused clock: the function's wall clock starts when S3 reported the
+/// changes, and it waits the margin (and its second of slack) before its
+/// first request, on virtual time; nothing else moves the clock, so the
+/// first invalidation is created at exactly CHANGED_MS + 61 s + `skew_ms`.
+async fn deliver_three_times(file: &str, skew_ms: i64) -> Deliveries {
+    let start = tokio::time::Instant::now();
+    let clock = Clock::from_fn(move || CHANGED_MS + start.elapsed().as_millis() as i64);
+    let cloudfront = FakeCloudFront::new(clock.clone(), skew_ms);
+    let event = reported_at(&event(file), CHANGED_MS);
+    // Exact paths: a redelivery planned with the first request in progress
+    // is the same request (with wildcards, less room could choose others).
+    let config = config("E1ABC", false);
+    let environment = || Invalidator::new(cloudfront.client(), config.clone()).with_clock(clock.clone());
+    let first = environment();
+    let mut covered = Vec::new();
+    for invalidator in [&first, &first, &environment()] {
+        match invalidator.handle(&event, Deadline::after(PLENTY)).await.unwrap() {
+            Response::Summary(summary) => {
+                let stats = serde_json::to_value(&summary.distributions[0]).unwrap();
+                covered.push((stats["covered"].as_u64().unwrap(), stats["covered_by"].clone()));
+            }
+            Response::Batch(batch) => assert!(batch.batch_item_failures.is_empty(), "{batch:?}"),
+        }
+    }
+    let requests = cloudfront.requests.lock().unwrap().clone();
+    let kept = cloudfront.kept.lock().unwrap().clone();
+    Deliveries {
+        requests,
+        kept,
+        covered,
+    }
+}
+
+/// The margin's two sides, as CloudFront's CreateTime falls: the function
+/// waits 61 s after the change (the margin and a second of slack), so a
+/// CloudFront clock 1 s behind dates the invalidation exactly the margin
+/// after the change, and one 1 ms further behind, just short of it.
+const AT_THE_MARGIN: i64 = -1000;
+const SHORT_OF_THE_MARGIN: i64 = -1001;
+
+#[tokio::test(start_paused = true)]
+async fn a_redelivery_is_covered_by_an_invalidation_created_the_margin_after_its_changes() {
+    for file in ["events/s3-multi-record.json", "events/sqs-collectstatic.json"] {
+        let d = deliver_three_times(file, AT_THE_MARGIN).await;
+        assert_eq!(d.kept.len(), 1, "{file}");
+        assert_eq!(d.kept[0].created_ms, CHANGED_MS + MARGIN_MS, "{file}");
+        assert_eq!(
+            d.requests.len(),
+            1,
+            "{file}: the same changes again need no request, in the environment that made it or in one that reads it"
+        );
+    }
+    // The direct event's summaries say what covered its three changes.
+    let d = deliver_three_times("events/s3-multi-record.json", AT_THE_MARGIN).await;
+    assert_eq!(
+        d.covered,
+        [(0, Value::Null), (3, json!(["I1"])), (3, json!(["I1"]))]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_redelivery_short_of_the_margin_is_sent_again_with_its_caller_reference() {
+    // Created 1 ms short of the margin after the changes, the invalidation
+    // does not count as covering them (an edge may still fill from the old
+    // object after it): each delivery asks again, with the same caller
+    // reference, and CloudFront answers with the invalidation it has.
+    for file in ["events/s3-multi-record.json", "events/sqs-collectstatic.json"] {
+        let d = deliver_three_times(file, SHORT_OF_THE_MARGIN).await;
+        assert_eq!(d.kept.len(), 1, "{file}: billed once");
+        assert_eq!(d.kept[0].created_ms, CHANGED_MS + MARGIN_MS - 1, "{file}");
+        assert_eq!(d.requests.len(), 3, "{file}");
+        assert!(
+            d.requests.iter().all(|r| r == &d.kept[0].reference),
+            "{file}: {:?}",
+            d.requests
+        );
+    }
+    let d = deliver_three_times("events/s3-multi-record.json", SHORT_OF_THE_MARGIN).await;
+    assert_eq!(d.covered, [(0, Value::Null), (0, Value::Null), (0, Value::Null)]);
 }

@@ -805,11 +805,42 @@ async fn a_message_back_in_other_company_whose_change_was_invalidated_since_need
 }
 
 #[tokio::test]
-async fn the_proxy_refuses_a_reused_reference_with_other_paths() {
-    // CloudFront's rule, which moto lacks: the function must surface it clearly.
-    let stack = Stack::start().await;
-    let id = stack.create_distribution("example-static-site", "").await;
+async fn a_caller_reference_cloudfront_already_holds_is_answered_by_cloudfront() {
+    // CloudFront's rule for a reference it knows (API reference,
+    // CreateInvalidation, CallerReference), met by the function: the same
+    // reference with the same paths gets the invalidation CloudFront has, not
+    // a second one; with other paths, InvalidationBatchAlreadyExists, which
+    // the function reports clearly, without retrying it. The function's own
+    // references hash their distribution and paths, so only another client
+    // can hold one with other paths: here the test, which learns the
+    // references from a dry run and creates those invalidations first, less
+    // than the margin after the change (so they do not cover it).
+    let mut stack = Stack::start().await;
+    let same = stack.create_distribution("example-static-site", "").await;
+    let other = stack.create_distribution("example-static-site", "").await;
     let proxy = FaultProxy::start(stack.moto_port, vec![]);
+    let ids = format!("{same},{other}");
+    let event = support::just_now(support::sample_put());
+    // The dry run plans as the function will, without waiting for the margin.
+    stack.start_function_via(
+        proxy.port,
+        &[
+            ("DISTRIBUTION_IDS", &ids),
+            ("DRY_RUN", "true"),
+            ("MARGIN_SECONDS", "0"),
+        ],
+    );
+    let planned = output_json(&stack.invoke(Payload::Json(&event)));
+    let reference = |distribution: &str| -> String {
+        let batch = planned["invalidations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["distribution"] == distribution)
+            .unwrap_or_else(|| panic!("no batch for {distribution}: {planned}"));
+        assert_eq!(batch["paths"], serde_json::json!(["/css/site.css"]), "{planned}");
+        batch["caller_reference"].as_str().unwrap().to_owned()
+    };
     let config = aws_sdk_cloudfront::Config::builder()
         .http_client(support::http_client())
         .behavior_version(aws_sdk_cloudfront::config::BehaviorVersion::latest())
@@ -818,9 +849,9 @@ async fn the_proxy_refuses_a_reused_reference_with_other_paths() {
         .endpoint_url(format!("http://127.0.0.1:{}", proxy.port))
         .build();
     let client = aws_sdk_cloudfront::Client::from_conf(config);
-    let send = |path: &'static str| {
+    let create = |distribution: String, reference: String, path: &'static str| {
         let batch = aws_sdk_cloudfront::types::InvalidationBatch::builder()
-            .caller_reference("same-ref")
+            .caller_reference(reference)
             .paths(
                 aws_sdk_cloudfront::types::Paths::builder()
                     .quantity(1)
@@ -832,20 +863,57 @@ async fn the_proxy_refuses_a_reused_reference_with_other_paths() {
             .unwrap();
         client
             .create_invalidation()
-            .distribution_id(&id)
+            .distribution_id(distribution)
             .invalidation_batch(batch)
             .send()
     };
-    let first = send("/a.css").await.unwrap();
-    let again = send("/a.css").await.unwrap();
-    assert_eq!(
-        first.invalidation().unwrap().id(),
-        again.invalidation().unwrap().id()
+    let held = create(same.clone(), reference(&same), "/css/site.css")
+        .await
+        .unwrap();
+    create(other.clone(), reference(&other), "/elsewhere.css")
+        .await
+        .unwrap();
+
+    // The function, waiting 5 s for the change to age: the invalidations
+    // above were created within that margin of it, so they cover nothing.
+    stack.start_function_via(proxy.port, &[("DISTRIBUTION_IDS", &ids), ("MARGIN_SECONDS", "5")]);
+    let output = stack.invoke(Payload::Json(&event));
+    assert!(!output.status.success(), "{output:?}");
+    let log = stack.function_log();
+    assert!(
+        log.contains(&format!(
+            "already has an invalidation with caller reference {}",
+            reference(&other)
+        )) && log.contains("InvalidationBatchAlreadyExists"),
+        "{log}"
     );
-    let err = send("/b.css").await.unwrap_err();
-    assert_eq!(
-        aws_sdk_cloudfront::error::ProvideErrorMetadata::code(&err),
-        Some("InvalidationBatchAlreadyExists")
+    assert!(
+        log.contains(&format!("invalidation_id={}", held.invalidation().unwrap().id())),
+        "the function took CloudFront's answer for its own: {log}"
     );
-    assert_eq!(stack.new_invalidations(&id, &mut Vec::new()).await.len(), 1);
+    let counters = proxy.counters();
+    assert_eq!(
+        (counters.replayed, counters.conflicts, counters.forwarded),
+        (1, 1, 2),
+        "{counters:?}"
+    );
+    assert_eq!(
+        proxy
+            .log()
+            .iter()
+            .filter(|l| l.starts_with(&format!("POST /2020-05-31/distribution/{other}/")))
+            .count(),
+        2,
+        "the conflict is not retried: {:?}",
+        proxy.log()
+    );
+    // Nothing billed but the other client's two invalidations.
+    assert_eq!(
+        stack.new_invalidations(&same, &mut Vec::new()).await,
+        [["/css/site.css"]]
+    );
+    assert_eq!(
+        stack.new_invalidations(&other, &mut Vec::new()).await,
+        [["/elsewhere.css"]]
+    );
 }

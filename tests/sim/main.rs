@@ -18,6 +18,8 @@
 //!   cargo test --release --test sim -- --seeds 1000 [--from 1] [--family F]
 //!   cargo test --release --test sim -- --seed 42 [--family F] [--verbose] [--log]
 
+#[path = "../support/figures.rs"]
+mod figures;
 #[path = "../../fuzz/invariants.rs"]
 #[allow(dead_code)]
 mod invariants;
@@ -188,6 +190,22 @@ fn main() -> ExitCode {
     }
     println!("{}", by_family(&families));
     println!("{}", summary(&totals, options.seeds.len()));
+    if !options.fixed && options.seeds.len() > 1 {
+        // For docs/evidence.md, which tools/check_figures.py compares with it.
+        let file = match options.seeds.first() {
+            Some((_, Some(family))) => format!("simulate-{family}.md"),
+            _ => "simulate.md".to_string(),
+        };
+        figures::write(
+            &file,
+            &command(&options.seeds),
+            &format!(
+                "{}\n\n{}",
+                by_family(&families).trim(),
+                summary(&totals, options.seeds.len()).trim()
+            ),
+        );
+    }
     if options.fixed && !checks_can_fail() {
         return ExitCode::FAILURE;
     }
@@ -522,6 +540,19 @@ fn row(f: &Figures) -> String {
         f.digest,
         if f.unsettled { "  UNSETTLED" } else { "" }
     )
+}
+
+/// The make command that runs these seeds.
+fn command(seeds: &[(u64, Option<String>)]) -> String {
+    let from = seeds.first().map_or(1, |(s, _)| *s);
+    let mut command = format!("make simulate SEEDS={}", seeds.len());
+    if from != 1 {
+        command.push_str(&format!(" FROM={from}"));
+    }
+    if let Some((_, Some(family))) = seeds.first() {
+        command.push_str(&format!(" FAMILY={family}"));
+    }
+    command
 }
 
 /// The totals of each family, as a Markdown table.

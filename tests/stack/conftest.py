@@ -1,6 +1,8 @@
 """Each pytest worker has its own local AWS (moto's server in its process);
 every scenario leaves its figures beside its logs, and the run prints them
-all at the end (also in target/stack-tmp/figures.md)."""
+all at the end (also in target/stack-tmp/figures.md, and after a whole run in
+target/figures/stack.md, which tools/check_figures.py compares with
+docs/evidence.md)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "tools"), str(ROOT / "tests/template"), str(Path(__file__).parent)]
 
-from figures import table  # noqa: E402
+from figures import SCENARIO_NAMES, keep, table  # noqa: E402
 from local_aws import LocalAws  # noqa: E402
 from scenario import Figures  # noqa: E402
 
@@ -60,5 +62,8 @@ def pytest_terminal_summary(terminalreporter, config):
         return
     text = table(found)
     (ROOT / "target/stack-tmp/figures.md").write_text(text + "\n")
+    # Every scenario in every wiring, listed and auto: the table the documentation shows.
+    if len(found) == len(SCENARIO_NAMES) * 3 * 2:
+        keep("stack.md", "make stack-test", text)
     terminalreporter.write_sep("=", "what viewers got (also in target/stack-tmp/figures.md)")
     terminalreporter.write_line(text)

@@ -1,6 +1,16 @@
-"""The figures table of the stack tests, as docs/evidence.md shows it."""
+"""The figures table of the stack tests, as docs/evidence.md shows it, and the
+line naming the run they come from (as tests/support/figures.rs writes it),
+for target/figures/, which tools/check_figures.py compares with the docs."""
 
 from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
 
 SCENARIO_NAMES = {
     "django": "Django collectstatic twice",
@@ -31,3 +41,21 @@ def table(figures) -> str:
             f"| {f.stale_without} of {f.responses} | {after} | {f.requests} | {f.paths} |"
         )
     return "\n".join(rows)
+
+
+def run_line(command: str) -> str:
+    """`<!-- run <time>: <command>, <machine>, commit <commit> -->`."""
+    cpuinfo = Path("/proc/cpuinfo")
+    models = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+              if line.startswith("model name")] if cpuinfo.exists() else []
+    cpu = models[0] if models else platform.processor() or "unknown CPU"
+    commit = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty", "--abbrev=7"],
+                            capture_output=True, text=True).stdout.strip() or "unknown"
+    when = time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime())
+    return f"<!-- run {when}: {command}, {cpu} ({os.cpu_count()} cores), commit {commit} -->"
+
+
+def keep(name: str, command: str, text: str) -> None:
+    """Writes target/figures/<name>: the run's line, then `text`."""
+    (ROOT / "target/figures").mkdir(parents=True, exist_ok=True)
+    (ROOT / "target/figures" / name).write_text(f"{run_line(command)}\n\n{text.rstrip()}\n")

@@ -20,6 +20,7 @@ import pytest
 
 import local_aws
 from edges import EdgeServer, urls_for
+from figures import keep
 from gate import CloudFrontGate
 from player import AsyncInvoker, Function, LambdaApi, QueuePoller
 from scenario import KNOWN_STALE, SCENARIOS, Figures, Listed, Run, count_stale, known
@@ -541,3 +542,4 @@ def test_the_demo_tells_the_story():
     assert done.returncode == 0, done.stdout + done.stderr
     assert "AFTER it: 0 stale responses" in done.stdout, done.stdout
     assert "STALE" in done.stdout.split("AFTER it")[0], done.stdout
+    keep("demo.txt", "make demo (in make stack-test)", done.stdout)

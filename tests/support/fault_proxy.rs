@@ -1,21 +1,30 @@
 //! A small HTTP proxy in front of moto that behaves like CloudFront where
-//! moto does not, and misbehaves on demand:
-//! - CallerReference semantics: the same reference with the same paths gets
-//!   the first invalidation back (not forwarded, not billed again); the same
-//!   reference with other paths gets `InvalidationBatchAlreadyExists`.
-//!   TooManyInvalidationsInProgress limits the creation of invalidations, so
-//!   a request whose reference is already held is answered with that
-//!   invalidation, never with that error.
-//! - In-progress state and its limits, when [`FaultProxy::hold`] is set: an
-//!   invalidation stays `InProgress` that long (on a clock that a test can
-//!   move on with [`FaultProxy::advance`]), in CreateInvalidation's,
-//!   ListInvalidations' and GetInvalidation's answers (moto says COMPLETED
-//!   at once), whose `CreateTime` is on that clock too (see
-//!   [`FaultProxy::wall_clock`]). A creation that would take a distribution past 3,000 file
-//!   paths or 15 wildcard paths in progress is refused with
+//! moto does not, and misbehaves on demand. It is as strict as CloudFront
+//! wherever it can be: no test needs it kinder.
+//! - CallerReference, per distribution (invalidations, and their references,
+//!   live under their distribution: `POST /distribution/{Id}/invalidation`).
+//!   The same reference with the same paths gets the first invalidation back,
+//!   not created or billed again; with other paths,
+//!   `InvalidationBatchAlreadyExists`. Both answers are documented in the
+//!   CloudFront API reference, CreateInvalidation, request element
+//!   `CallerReference` (and the `InvalidationBatch` data type):
+//!   <https://docs.aws.amazon.com/cloudfront/latest/APIReference/API_CreateInvalidation.html>.
+//!   What the reference does not say is whether a repeated request can be
+//!   refused for the in-progress limits: the proxy answers it before checking
+//!   them (it creates nothing, so it passes no limit), and the injected
+//!   faults, TooManyInvalidationsInProgress among them, reach repeated
+//!   requests as they reach any other, so the function meets both readings.
+//! - In-progress state and its limits, always: an invalidation stays
+//!   `InProgress` for [`DEFAULT_HOLD`] (or what [`FaultProxy::hold`] sets) on
+//!   the proxy's clock, which a test can move on with [`FaultProxy::advance`],
+//!   in CreateInvalidation's, ListInvalidations' and GetInvalidation's answers
+//!   (moto says COMPLETED at once). A creation that would take a distribution
+//!   past 3,000 file paths or 15 wildcard paths in progress is refused with
 //!   TooManyInvalidationsInProgress, as CloudFront does, and counted.
+//! - Every invalidation's `CreateTime` on the proxy's clock (moto writes the
+//!   Unix epoch; see [`FaultProxy::wall_clock`]).
 //! - Faults per request, by rule (request line contains a text) or at random
-//!   at a given rate: an error answer (Throttling, 503,
+//!   on CreateInvalidation at a given rate: an error answer (Throttling, 503,
 //!   TooManyInvalidationsInProgress...), a connection closed before or after
 //!   forwarding (the latter: CloudFront accepted it, the answer was lost), or
 //!   a response slower than the client's timeout.
@@ -32,6 +41,9 @@ use std::time::{Duration, Instant, SystemTime};
 /// CloudFront's in-progress limits per distribution.
 pub const HELD_FILES: usize = 3000;
 pub const HELD_WILDCARDS: usize = 15;
+/// How long an invalidation stays in progress unless a test says otherwise:
+/// within what CloudFront takes (seconds to over ten minutes).
+pub const DEFAULT_HOLD: Duration = Duration::from_secs(300);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fault {
@@ -62,7 +74,7 @@ pub struct Mix {
     pub seed: u64,
 }
 
-/// What the proxy saw, for a soak's report.
+/// What the proxy saw.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
     pub requests: usize,
@@ -73,7 +85,7 @@ pub struct Counters {
     /// Same reference, other paths: InvalidationBatchAlreadyExists.
     pub conflicts: usize,
     /// Creations refused because the distribution's in-progress limits
-    /// would be passed (with [`FaultProxy::hold`] set).
+    /// would be passed.
     pub refused: usize,
 }
 
@@ -91,12 +103,13 @@ struct State {
     rules: Vec<Rule>,
     mix: Option<Mix>,
     rng: u64,
-    /// Caller reference -> (paths, CloudFront's answer to the first request).
-    references: HashMap<String, (Vec<String>, Vec<u8>)>,
+    /// (distribution, caller reference) -> (paths, CloudFront's answer to
+    /// the first request).
+    references: HashMap<(String, String), (Vec<String>, Vec<u8>)>,
     counters: Counters,
     log: Vec<String>,
-    /// How long an invalidation stays in progress; `None`: moto's COMPLETED.
-    hold: Option<Duration>,
+    /// How long an invalidation stays in progress.
+    hold: Duration,
     /// The proxy's clock: time since start, plus what tests added.
     started: Option<Instant>,
     /// The wall-clock time of the start.
@@ -112,7 +125,7 @@ impl State {
     }
 
     fn running(&self, held: &Held) -> bool {
-        self.hold.is_some_and(|hold| self.now() < held.created + hold)
+        self.now() < held.created + self.hold
     }
 
     /// Files and wildcards in progress at a distribution now.
@@ -141,7 +154,6 @@ impl State {
     /// The status CloudFront would give invalidation `id` now, if the proxy
     /// knows it.
     fn status(&self, id: &str) -> Option<&'static str> {
-        self.hold?;
         let held = self.held_by_id(id)?;
         Some(if self.running(held) {
             "InProgress"
@@ -162,6 +174,7 @@ impl FaultProxy {
         let port = listener.local_addr().unwrap().port();
         let state = Arc::new(Mutex::new(State {
             rules,
+            hold: DEFAULT_HOLD,
             started: Some(Instant::now()),
             started_wall: Some(SystemTime::now()),
             ..State::default()
@@ -176,15 +189,15 @@ impl FaultProxy {
         FaultProxy { port, state }
     }
 
-    /// Keeps every invalidation created from now on in progress for `hold`,
-    /// and enforces CloudFront's in-progress limits.
+    /// Keeps every invalidation in progress for `hold` after its creation
+    /// (instead of [`DEFAULT_HOLD`]).
     pub fn hold(&self, hold: Duration) {
-        self.state.lock().unwrap().hold = Some(hold);
+        self.state.lock().unwrap().hold = hold;
     }
 
     /// The wall-clock time on the proxy's clock: now, plus what
-    /// [`FaultProxy::advance`] added. With a hold set, invalidations are
-    /// created at this time (their `CreateTime`).
+    /// [`FaultProxy::advance`] added. Invalidations are created at this time
+    /// (their `CreateTime`).
     pub fn wall_clock(&self) -> SystemTime {
         let s = self.state.lock().unwrap();
         s.started_wall.unwrap_or_else(SystemTime::now) + s.now()
@@ -283,11 +296,6 @@ fn serve(mut client: TcpStream, upstream_port: u16, state: &Mutex<State>) {
             .iter()
             .find(|r| line.contains(&r.request_line_contains))
             .map(|r| r.fault.clone());
-        let reference = elements(&text, "CallerReference")
-            .into_iter()
-            .next()
-            .unwrap_or_default();
-        let held = creates_invalidation && s.references.contains_key(&reference);
         let fault = by_rule.or_else(|| {
             let mix = s
                 .mix
@@ -296,16 +304,6 @@ fn serve(mut client: TcpStream, upstream_port: u16, state: &Mutex<State>) {
             let roll = next_random(&mut s.rng);
             let hit = (roll % 1_000_000) as f64 / 1_000_000.0 < mix.rate;
             hit.then(|| mix.faults[(next_random(&mut s.rng) % mix.faults.len() as u64) as usize].clone())
-        });
-        let fault = fault.filter(|f| {
-            !(held
-                && matches!(
-                    f,
-                    Fault::Error {
-                        code: "TooManyInvalidationsInProgress",
-                        ..
-                    }
-                ))
         });
         if fault.is_some() {
             s.counters.faults += 1;
@@ -373,9 +371,12 @@ fn upstream(
         .and_then(|rest| rest.split('/').next())
         .unwrap_or_default()
         .to_owned();
+    let key = (distribution.clone(), reference);
     {
         let mut s = state.lock().unwrap();
-        if let Some((first_paths, first_answer)) = s.references.get(&reference).cloned() {
+        // The API reference's rule for a reference CloudFront knows (see the
+        // module's comment), before the limits: a repeat creates nothing.
+        if let Some((first_paths, first_answer)) = s.references.get(&key).cloned() {
             if first_paths == paths {
                 s.counters.replayed += 1;
                 return with_statuses(first_answer, &s);
@@ -383,13 +384,11 @@ fn upstream(
             s.counters.conflicts += 1;
             return error_response(409, "InvalidationBatchAlreadyExists");
         }
-        if s.hold.is_some() {
-            let wildcards = paths.iter().filter(|p| p.ends_with('*')).count();
-            let (files, held_wildcards) = s.in_progress(&distribution);
-            if files + paths.len() - wildcards > HELD_FILES || held_wildcards + wildcards > HELD_WILDCARDS {
-                s.counters.refused += 1;
-                return error_response(400, "TooManyInvalidationsInProgress");
-            }
+        let wildcards = paths.iter().filter(|p| p.ends_with('*')).count();
+        let (files, held_wildcards) = s.in_progress(&distribution);
+        if files + paths.len() - wildcards > HELD_FILES || held_wildcards + wildcards > HELD_WILDCARDS {
+            s.counters.refused += 1;
+            return error_response(400, "TooManyInvalidationsInProgress");
         }
     }
     let answer = forward(port, request);
@@ -409,7 +408,7 @@ fn upstream(
                 wildcards,
             });
         }
-        s.references.entry(reference).or_insert((paths, answer.clone()));
+        s.references.entry(key).or_insert((paths, answer.clone()));
     }
     with_statuses(answer, &s)
 }
@@ -427,7 +426,7 @@ fn with_element(xml: &str, tag: &str, value: &str) -> String {
 }
 
 /// moto's answer with each invalidation's creation time on the proxy's
-/// clock and, with a hold, its status as CloudFront would give it now (see
+/// clock and its status as CloudFront would give it now (see
 /// [`State::status`]), and its Content-Length to match.
 fn with_statuses(answer: Vec<u8>, state: &State) -> Vec<u8> {
     let Some(head_end) = answer.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4) else {

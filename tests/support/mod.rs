@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod fault_proxy;
+pub mod figures;
 pub mod runtime_api;
 
 use aws_sdk_cloudfront::Client;
