@@ -82,10 +82,30 @@ async fn main() -> ExitCode {
         fresh::utc(since_ms),
         args::span(args.timeout)
     );
+    let clients = Clients { sqs, cloudfront };
+    watch(&stack, &clients, &args, since_ms, settle, started).await
+}
+
+/// The clients a look uses.
+struct Clients {
+    sqs: aws_sdk_sqs::Client,
+    cloudfront: aws_sdk_cloudfront::Client,
+}
+
+/// Looks every `args.every` until the changes are fresh, one is dead, the
+/// timeout passes, or the looks keep failing.
+async fn watch(
+    stack: &Stack,
+    clients: &Clients,
+    args: &args::Args,
+    since_ms: i64,
+    settle: Duration,
+    started: Instant,
+) -> ExitCode {
     let mut freshness = Freshness::new(since_ms, settle);
     let mut failures = 0;
     loop {
-        let look = look_once(&stack, &sqs, &cloudfront, since_ms, started).await;
+        let look = look_once(stack, &clients.sqs, &clients.cloudfront, since_ms, started).await;
         let look = match look {
             Ok(look) => {
                 failures = 0;
