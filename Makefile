@@ -143,7 +143,7 @@ bench: build
 ## make simulate [SEEDS=1000] [FROM=1] [FAMILY=name]: the deterministic simulation (tests/sim)
 ## over that many seeds, in a release build, one line a seed and the totals (also in
 ## target/figures/simulate.md); a seed that breaks the promise prints the command that replays
-## it: make simulate SEED=n FAMILY=name [VERBOSE=1]. The long run of what make test checks on
+## it: make simulate SEED=n [FAMILY=name] [VERBOSE=1]. The long run of what make test checks on
 ## ten fixed seeds (it replaced make soak).
 simulate:
 	cargo test --release --test sim -- $(if $(SEED),--seed $(SEED),--seeds $(or $(SEEDS),1000) --from $(or $(FROM),1)) $(if $(FAMILY),--family $(FAMILY)) $(if $(VERBOSE),--verbose)

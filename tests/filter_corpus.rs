@@ -44,7 +44,11 @@ fn no_plain_name_is_skipped() {
     assert_eq!(skipped, [], "plain names taken for hashed ones (key, hash)");
     figure(
         "plain",
-        &format!("{} of {} plain names skipped", skipped.len(), plain.len()),
+        &format!(
+            "{} of {} plain names skipped",
+            skipped.len(),
+            thousands(plain.len())
+        ),
     );
 }
 
@@ -77,7 +81,7 @@ fn most_hashed_names_are_recognised_with_their_exact_hash() {
         "hashed",
         &format!(
             "{recognised} of {} hashed names recognised ({share:.1}%)",
-            hashed.len()
+            thousands(hashed.len())
         ),
     );
     // Exactly what the documentation states: fewer is a regression; more is
@@ -88,6 +92,19 @@ fn most_hashed_names_are_recognised_with_their_exact_hash() {
         (RECOGNISED, HASHED),
         "hashed names recognised, of all hashed names ({share:.1}%)"
     );
+}
+
+/// `n` as the documentation writes it: 1,920.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Writes a figure to target/figures/filter-corpus.<name>.txt (a file per

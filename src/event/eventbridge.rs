@@ -1,6 +1,6 @@
 //! EventBridge's S3 events (`source: aws.s3`), the existing-bucket wiring's.
 
-use super::s3::{NONCURRENT_EXPIRED, epoch_ms, identity, is_version};
+use super::s3::{NONCURRENT_EXPIRED, identity, is_version, latest_ms};
 use super::{Change, Skipped, Unit};
 use crate::path::{MAX_KEY_BYTES, decode_key};
 use serde_json::Value;
@@ -75,7 +75,7 @@ pub(super) fn read_eventbridge(value: &Value, unit: &mut Unit) {
             bucket: bucket.to_owned(),
             key,
             identity: identity.clone(),
-            time_ms: epoch_ms(time),
+            time_ms: latest_ms(time),
         });
     }
 }

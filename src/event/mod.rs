@@ -27,7 +27,8 @@ pub struct Change {
     /// sequencer and version.
     pub identity: String,
     /// When S3 reported the change, in milliseconds since the Unix epoch, if
-    /// the event says (see `discovery`).
+    /// the event says: the latest instant its time can stand for (an
+    /// EventBridge time in whole seconds is up to 999 ms after what it says).
     pub time_ms: Option<i64>,
 }
 

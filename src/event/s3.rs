@@ -132,7 +132,7 @@ fn read_s3_record(index: usize, record: &S3Record, unit: &mut Unit) {
         bucket: bucket.to_owned(),
         key,
         identity,
-        time_ms: epoch_ms(time),
+        time_ms: latest_ms(time),
     });
 }
 
@@ -181,14 +181,50 @@ pub(super) fn is_version(id: Option<&str>) -> bool {
     id.is_some_and(|v| !v.is_empty() && v != "null")
 }
 
-/// An RFC 3339 time (`2026-11-25T10:15:30.123Z`) in milliseconds since the
-/// Unix epoch; `None` when absent or unreadable.
-pub(super) fn epoch_ms(time: &str) -> Option<i64> {
-    chrono::DateTime::parse_from_rfc3339(time)
-        .ok()
-        .map(|t| t.timestamp_millis())
+/// The latest instant an RFC 3339 time (`2026-11-25T10:15:30.123Z`) can
+/// stand for, in milliseconds since the Unix epoch; `None` when absent or
+/// unreadable. A time is written to its precision, rounded down:
+/// EventBridge's `2026-11-25T10:15:30Z` is a change made up to 999 ms
+/// later. Covering and the margin count from the latest instant, so that an
+/// invalidation created in the same second as a change never counts for it.
+pub(super) fn latest_ms(time: &str) -> Option<i64> {
+    let stated = chrono::DateTime::parse_from_rfc3339(time)
+        .ok()?
+        .timestamp_millis();
+    // The digits after the seconds' `.`, if any (`HH:MM:SS.fff`).
+    let fraction = time
+        .split_once('T')
+        .and_then(|(_, clock)| clock.get(8..))
+        .and_then(|rest| rest.strip_prefix('.'))
+        .map_or(0, |digits| digits.bytes().take_while(u8::is_ascii_digit).count());
+    let unit_ms = match fraction {
+        0 => 1000,
+        1 => 100,
+        2 => 10,
+        _ => 1,
+    };
+    Some(stated + unit_ms - 1)
 }
 
 pub(super) fn identity(parts: &[&str]) -> String {
     parts.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::latest_ms;
+
+    #[test]
+    fn a_time_stands_for_the_latest_instant_its_precision_allows() {
+        let second = 1_764_065_730_000; // 2025-11-25T10:15:30Z
+        // EventBridge: whole seconds.
+        assert_eq!(latest_ms("2025-11-25T10:15:30Z"), Some(second + 999));
+        // S3's notifications: milliseconds.
+        assert_eq!(latest_ms("2025-11-25T10:15:30.123Z"), Some(second + 123));
+        assert_eq!(latest_ms("2025-11-25T10:15:30.1Z"), Some(second + 199));
+        assert_eq!(latest_ms("2025-11-25T10:15:30.123456Z"), Some(second + 123));
+        assert_eq!(latest_ms("2025-11-25T11:15:30+01:00"), Some(second + 999));
+        assert_eq!(latest_ms(""), None);
+        assert_eq!(latest_ms("yesterday"), None);
+    }
 }

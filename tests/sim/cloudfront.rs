@@ -92,6 +92,11 @@ pub struct Invalidation {
     /// When the creating environment last read this distribution's
     /// invalidations before creating it.
     pub read_before: Option<Instant>,
+    /// How many invalidations of the distribution that environment looked
+    /// up (GetInvalidation, each counted once) since that reading started:
+    /// at the function's `MAX_LOOKUPS` it stopped, and what it did not look
+    /// up covers nothing.
+    pub looked_up: usize,
 }
 
 impl Invalidation {
@@ -130,6 +135,9 @@ pub struct CloudFront {
     /// When each environment last started reading a distribution's
     /// invalidations (its last request of a first page).
     last_read: BTreeMap<(Env, usize), Instant>,
+    /// The invalidations each environment looked up since its last reading
+    /// of a distribution started.
+    looked_up: BTreeMap<(Env, usize), std::collections::BTreeSet<String>>,
     /// CloudFront's clock against the simulation's, in ms.
     pub skew_ms: i64,
 }
@@ -149,6 +157,7 @@ impl CloudFront {
             completion_s,
             distribution_page: 2,
             last_read: BTreeMap::new(),
+            looked_up: BTreeMap::new(),
             skew_ms,
         }
     }
@@ -185,7 +194,7 @@ impl CloudFront {
             return false;
         }
         let reference = format!("other-{}", self.invalidations.len());
-        let i = self.insert(d, reference, paths, Creator::Other, None, rng, now, start);
+        let i = self.insert(d, reference, paths, Creator::Other, None, 0, rng, now, start);
         let invalidation = &mut self.invalidations[i];
         invalidation.completes = now + lasts;
         let span = lasts.as_millis() as u64;
@@ -203,6 +212,7 @@ impl CloudFront {
         paths: Vec<String>,
         creator: Creator,
         read_before: Option<Instant>,
+        looked_up: usize,
         rng: &mut Rng,
         now: Instant,
         start: Instant,
@@ -223,6 +233,7 @@ impl CloudFront {
             honoured,
             creator,
             read_before,
+            looked_up,
         });
         self.invalidations.len() - 1
     }
@@ -271,6 +282,7 @@ impl CloudFront {
                     // reader could not know.
                     if query.get("Marker").is_none_or(|m| m.is_empty()) {
                         self.last_read.insert((env, d), now);
+                        self.looked_up.remove(&(env, d));
                     }
                     self.list(d, &query, now)
                 }
@@ -280,9 +292,13 @@ impl CloudFront {
                 Some(d) => match self
                     .invalidations
                     .iter()
-                    .find(|i| i.distribution == d && i.id == *inv)
+                    .position(|i| i.distribution == d && i.id == *inv)
                 {
-                    Some(i) => Reply::xml(200, invalidation_xml(i, now, start)),
+                    Some(i) => {
+                        let id = self.invalidations[i].id.clone();
+                        self.looked_up.entry((env, d)).or_default().insert(id);
+                        Reply::xml(200, invalidation_xml(&self.invalidations[i], now, start))
+                    }
                     None => error(
                         404,
                         "NoSuchInvalidation",
@@ -357,12 +373,14 @@ impl CloudFront {
             );
         }
         let read_before = self.last_read.get(&(env, d)).copied();
+        let looked_up = self.looked_up.get(&(env, d)).map_or(0, |ids| ids.len());
         let i = self.insert(
             d,
             reference,
             paths,
             Creator::Function(env),
             read_before,
+            looked_up,
             rng,
             now,
             start,

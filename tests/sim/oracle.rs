@@ -7,6 +7,7 @@ use crate::edges::{self, Matcher, Site};
 use crate::rng::Rng;
 use crate::scenario::Scenario;
 use crate::world::World;
+use cloudfront_invalidator::cloudfront::MAX_LOOKUPS;
 use cloudfront_invalidator::cover::MARGIN_MS;
 use std::collections::{BTreeMap, BTreeSet};
 use tokio::time::Instant;
@@ -212,6 +213,9 @@ enum Need {
     Twice,
     /// Covered by one created after the creating environment last read.
     Concurrent,
+    /// Covered by one the creating environment did not look up: its reading
+    /// stopped at the function's `MAX_LOOKUPS`.
+    Unlooked,
     /// An event that changed nothing, which the function cannot tell from
     /// a change (a removal of what was not there, a version deleted).
     Nothing,
@@ -263,7 +267,7 @@ fn billed_twice(f: &mut Figures, scenario: &Scenario, world: &World, site: &Site
         times.sort_unstable();
         covering.insert(url.as_str(), times);
     }
-    let need = |url: &str, created: i64, read: Option<i64>| -> Need {
+    let need = |url: &str, created: i64, read: Option<i64>, looked_up: usize| -> Need {
         let before: Vec<i64> = covering[url].iter().copied().filter(|&t| t < created).collect();
         let first_from = |t: i64| before.iter().copied().find(|&j| j >= t);
         let mut need = Need::Unneeded;
@@ -281,6 +285,9 @@ fn billed_twice(f: &mut Figures, scenario: &Scenario, world: &World, site: &Site
         }
         if need == Need::Twice && latest_cover.is_some_and(|j| read.is_none_or(|r| j > r)) {
             return Need::Concurrent;
+        }
+        if need == Need::Twice && looked_up >= MAX_LOOKUPS {
+            return Need::Unlooked;
         }
         need
     };
@@ -315,7 +322,7 @@ fn billed_twice(f: &mut Figures, scenario: &Scenario, world: &World, site: &Site
             }
             let need = covered
                 .iter()
-                .map(|u| need(u, created, read))
+                .map(|u| need(u, created, read, invalidation.looked_up))
                 .max()
                 .unwrap_or(Need::Unneeded);
             if need == Need::Unneeded && f.examples.len() < 10 {
@@ -329,6 +336,7 @@ fn billed_twice(f: &mut Figures, scenario: &Scenario, world: &World, site: &Site
                 Need::Margin => *f.explained.entry("within the margin").or_default() += 1,
                 Need::Nothing => *f.explained.entry("an event that changed nothing").or_default() += 1,
                 Need::Concurrent => *f.explained.entry("created after the read").or_default() += 1,
+                Need::Unlooked => *f.explained.entry("past the lookups").or_default() += 1,
                 Need::Unneeded => f.unneeded += 1,
                 Need::Twice => {
                     f.twice += 1;
