@@ -1154,9 +1154,10 @@ const CHANGED_MS: i64 = 1_795_000_000_000;
 /// `event` (direct, or an SQS batch of S3 events) with every change reported
 /// at `ms`.
 fn reported_at(event: &Value, ms: i64) -> Value {
-    let time = DateTime::from_millis(ms)
-        .fmt(aws_smithy_types::date_time::Format::DateTime)
-        .unwrap();
+    // As S3 writes it: milliseconds, always three digits.
+    let time = chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let mut event = event.clone();
     for record in event["Records"].as_array_mut().unwrap() {
         if let Some(body) = record["body"].as_str() {
