@@ -31,13 +31,14 @@ export CARGO_TERM_COLOR := never
 ## make test: everything CI runs; last, the documentation's figures against what this run
 ## (and any earlier make bench or make simulate) measured.
 ## Steps that do not wait on each other run side by side, so that the whole stays under 20
-## minutes on 2 cores: the virtualenvs install while clippy builds, and the fuzzer (its own
-## target directory) builds and runs while the template's arm64 bootstrap builds.
+## minutes on 2 cores: the virtualenvs install while clippy builds; once the tests are built,
+## they run (the end-to-end ones mostly wait on SQS's clock) while the fuzzer (its own target
+## directory) and the template's arm64 bootstrap build.
 test:
 	@$(MAKE) --no-print-directory docs
 	@$(MAKE) --no-print-directory -j4 tools $(STACK_VENV)/.installed lint
-	@$(MAKE) --no-print-directory unit
-	@$(MAKE) --no-print-directory -j2 template fuzz-short
+	cargo test --all-targets $(FEATURES) --no-run
+	@$(MAKE) --no-print-directory -j3 unit template fuzz-short
 	@$(MAKE) --no-print-directory stack-test
 	@$(MAKE) --no-print-directory figures
 
