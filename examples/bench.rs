@@ -358,35 +358,38 @@ async fn main() {
             );
         }
     }
-    let ms = |d: &Duration| format!("{:.1} ms", d.as_secs_f64() * 1e3);
+    // Median, min and max, as the time table's last three cells.
+    let spread = |times: &[Duration]| {
+        let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1e3);
+        format!(
+            "{} | {} | {}",
+            ms(median(times.to_vec())),
+            ms(*times.iter().min().unwrap()),
+            ms(*times.iter().max().unwrap())
+        )
+    };
     let _ = writeln!(out, "\n| time | median | min | max |");
     let _ = writeln!(out, "| --- | ---: | ---: | ---: |");
     let _ = writeln!(
         out,
-        "| cold start: process start to first Runtime API poll ({} starts) | {} | {} | {} |",
+        "| cold start: process start to first Runtime API poll ({} starts) | {} |",
         cold.len(),
-        ms(&median(cold.clone())),
-        ms(cold.iter().min().unwrap()),
-        ms(cold.iter().max().unwrap())
+        spread(&cold)
     );
     let _ = writeln!(
         out,
-        "| a boto3 CloudFront client's start, in turn with the cold starts: new Python process, import, client ({} starts; ours is {:.1} % of it) | {} | {} | {} |",
+        "| a boto3 CloudFront client's start, in turn with the cold starts: new Python process, import, client ({} starts; ours is {:.1} % of it) | {} |",
         boto3.len(),
         100.0 * median(cold.clone()).as_secs_f64() / median(boto3.clone()).as_secs_f64(),
-        ms(&median(boto3.clone())),
-        ms(boto3.iter().min().unwrap()),
-        ms(boto3.iter().max().unwrap())
+        spread(&boto3)
     );
     for b in &big {
         let _ = writeln!(
             out,
-            "| {}: handler time without CloudFront (dry run, 2 distributions; {} invocations) | {} | {} | {} |",
+            "| {}: handler time without CloudFront (dry run, 2 distributions; {} invocations) | {} |",
             b.label(),
             b.times.len(),
-            ms(&median(b.times.clone())),
-            ms(b.times.iter().min().unwrap()),
-            ms(b.times.iter().max().unwrap())
+            spread(&b.times)
         );
     }
     let mib = |kib: u64| format!("{:.1} MiB", kib as f64 / 1024.0);

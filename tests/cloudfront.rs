@@ -64,6 +64,18 @@ fn client_with(rules: &[&Rule]) -> Client {
     ))
 }
 
+/// ListInvalidations' whole answer in one page: these invalidations, no more.
+fn one_page(items: Vec<InvalidationSummary>) -> InvalidationList {
+    InvalidationList::builder()
+        .marker("")
+        .max_items(100)
+        .is_truncated(false)
+        .quantity(items.len() as i32)
+        .set_items(Some(items))
+        .build()
+        .unwrap()
+}
+
 fn nothing_in_progress() -> Rule {
     in_progress(&[])
 }
@@ -81,14 +93,7 @@ fn in_progress(items: &[(&str, &str)]) -> Rule {
                 .unwrap()
         })
         .collect();
-    let list = InvalidationList::builder()
-        .marker("")
-        .max_items(100)
-        .is_truncated(false)
-        .quantity(items.len() as i32)
-        .set_items(Some(items))
-        .build()
-        .unwrap();
+    let list = one_page(items);
     mock!(Client::list_invalidations)
         .sequence()
         .output(move || {
@@ -1090,15 +1095,9 @@ impl FakeCloudFront {
                         .unwrap()
                 })
                 .collect();
-            let list = InvalidationList::builder()
-                .marker("")
-                .max_items(100)
-                .is_truncated(false)
-                .quantity(items.len() as i32)
-                .set_items(Some(items))
+            ListInvalidationsOutput::builder()
+                .invalidation_list(one_page(items))
                 .build()
-                .unwrap();
-            ListInvalidationsOutput::builder().invalidation_list(list).build()
         });
         let store = kept.clone();
         let get = mock!(Client::get_invalidation).then_compute_output(move |req| {

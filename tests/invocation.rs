@@ -131,6 +131,19 @@ fn invalidation(id: &str, reference: &str, paths: &[String], created_ms: i64, ru
 
 /// The rules of a CloudFront that creates, lists (newest first) and gets
 /// invalidations from `fake`, on the clock that started at `start`.
+/// One page of ListInvalidations' answer, and the marker of the next if any.
+fn page(items: Vec<InvalidationSummary>, next: Option<&str>) -> InvalidationList {
+    InvalidationList::builder()
+        .marker("")
+        .set_next_marker(next.map(Into::into))
+        .max_items(100)
+        .is_truncated(next.is_some())
+        .quantity(items.len() as i32)
+        .set_items(Some(items))
+        .build()
+        .unwrap()
+}
+
 fn cloudfront(fake: &Shared, start: Instant) -> Vec<Rule> {
     let running = move |created: i64, hold: Duration| wall(start) < created + hold.as_millis() as i64;
     let (asking, answering) = (fake.clone(), fake.clone());
@@ -192,15 +205,9 @@ fn cloudfront(fake: &Shared, start: Instant) -> Vec<Rule> {
                         .unwrap()
                 })
                 .collect();
-            let list = InvalidationList::builder()
-                .marker("")
-                .max_items(100)
-                .is_truncated(false)
-                .quantity(items.len() as i32)
-                .set_items(Some(items))
+            ListInvalidationsOutput::builder()
+                .invalidation_list(page(items, None))
                 .build()
-                .unwrap();
-            ListInvalidationsOutput::builder().invalidation_list(list).build()
         })
         .repeatedly()
         .build();
@@ -685,17 +692,6 @@ fn two_pages(start: Instant) -> Vec<Rule> {
             .id(id)
             .create_time(DateTime::from_millis(wall(start) - ago_ms))
             .status(status)
-            .build()
-            .unwrap()
-    };
-    let page = move |items: Vec<InvalidationSummary>, next: Option<&str>| {
-        InvalidationList::builder()
-            .marker("")
-            .set_next_marker(next.map(Into::into))
-            .max_items(100)
-            .is_truncated(next.is_some())
-            .quantity(items.len() as i32)
-            .set_items(Some(items))
             .build()
             .unwrap()
     };
