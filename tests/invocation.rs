@@ -103,6 +103,13 @@ impl Fake {
         self.distributions.push(distribution.to_owned());
         self.invalidations.push(invalidation);
     }
+
+    /// Another client's invalidation at `distribution`, created at
+    /// `created_ms`: `wildcards` wildcard paths of its own.
+    fn another_client(&mut self, distribution: &str, wildcards: usize, created_ms: i64) {
+        let paths = (0..wildcards).map(|i| format!("/other/{i}/*")).collect();
+        self.add(distribution, ("OTHER".into(), "other".into(), paths, created_ms));
+    }
 }
 
 type Shared = Arc<Mutex<Fake>>;
@@ -399,11 +406,7 @@ async fn a_retried_event_whose_wildcard_was_accepted_needs_no_room() {
     let event = direct(&[record("~alice/profile.html", wall(start), "ObjectCreated:Put")]);
     assert!(invoke(&invalidator, &event).await.is_err());
     // Another client's 14 wildcards at E1, which leaves none to take.
-    {
-        let mut f = fake.lock().unwrap();
-        let paths: Vec<String> = (0..14).map(|i| format!("/other/{i}/*")).collect();
-        f.add("E1", ("OTHER".into(), "other".into(), paths, wall(start)));
-    }
+    fake.lock().unwrap().another_client("E1", 14, wall(start));
     tokio::time::sleep(Duration::from_secs(60)).await;
     let summary = invoke(&invalidator, &event).await.unwrap();
     let Response::Summary(summary) = summary else {
@@ -647,10 +650,7 @@ async fn calls_after_the_request_share_the_invocations_deadline() {
     let fake = Shared::default();
     // No room at E2 (another client's 15 wildcards): its messages come back sooner.
     fake.lock().unwrap().hold = Duration::from_secs(900);
-    let wildcards: Vec<String> = (0..15).map(|i| format!("/other/{i}/*")).collect();
-    fake.lock()
-        .unwrap()
-        .add("E2", ("OTHER".into(), "other".into(), wildcards, wall(start)));
+    fake.lock().unwrap().another_client("E2", 15, wall(start));
     let config = config(&[
         ("DISTRIBUTION_IDS", "E1,E2"),
         ("MAX_PATHS", "1"),
@@ -825,10 +825,7 @@ async fn messages_waiting_for_room_and_watches_come_back_after_their_own_delays(
     let start = Instant::now();
     let fake = Shared::default();
     fake.lock().unwrap().hold = Duration::from_secs(900);
-    let wildcards: Vec<String> = (0..15).map(|i| format!("/other/{i}/*")).collect();
-    fake.lock()
-        .unwrap()
-        .add("E1", ("OTHER".into(), "other".into(), wildcards, wall(start)));
+    fake.lock().unwrap().another_client("E1", 15, wall(start));
     let delays = Delays::default();
     const CHANGES: &str = "https://sqs.us-east-1.amazonaws.com/1/changes";
     let config = config(&[
