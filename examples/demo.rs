@@ -8,7 +8,8 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 use serde_json::Value;
-use support::{CHECKED_ELSEWHERE, EXPECTED, Payload, Stack, event_path};
+use support::setup::{SITE, Setup};
+use support::{CHECKED_ELSEWHERE, EXPECTED, Payload, event_path};
 
 /// Paths shown per invalidation; wildcards are always shown.
 const SHOWN: usize = 8;
@@ -18,9 +19,12 @@ const WIDTH: usize = 110;
 #[tokio::main]
 async fn main() {
     println!("starting a local CloudFront (moto) and cargo lambda's runtime emulator...");
-    let mut stack = Stack::start().await;
-    let whole = stack.create_distribution("example-static-site", "").await;
-    let static_only = stack.create_distribution("example-static-site", "/static").await;
+    let mut stack = Setup::new()
+        .distribution(SITE, "")
+        .distribution(SITE, "/static")
+        .start_without_function()
+        .await;
+    let [whole, static_only] = stack.ids();
     let ids = format!("{whole},{static_only}=/static");
     println!("distributions: {whole} (the bucket), {static_only} (origin path /static)");
     println!("function: DISTRIBUTION_IDS={ids}, defaults otherwise (MAX_PATHS=100)");

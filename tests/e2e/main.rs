@@ -9,8 +9,9 @@ mod profile;
 mod support;
 use serde_json::Value;
 use std::time::{Duration, Instant};
-use support::fault_proxy::{Fault, FaultProxy, Mix, Rule};
+use support::fault_proxy::{Fault, Mix, Rule};
 use support::runtime_api::RuntimeApi;
+use support::setup::{SITE, Setup};
 use support::{EXPECTED, Guard, Payload, Stack, event_path, function_command, sqs_batch};
 
 pub fn output_json(output: &std::process::Output) -> Value {
@@ -107,16 +108,15 @@ async fn every_sample_event_invalidates_exactly_its_paths_in_every_distribution(
 
 #[tokio::test]
 async fn a_thousand_message_sqs_batch_makes_one_invalidation_per_distribution() {
-    let mut stack = Stack::start().await;
-    let first = stack.create_distribution("example-static-site", "").await;
-    let second = stack.create_distribution("example-static-site", "").await;
     // MAX_PATHS=0 and the only planner: a request may hold half of the
     // 3,000 paths CloudFront holds in progress (see budget::share).
-    stack.start_function(&[
-        ("DISTRIBUTION_IDS", &format!("{first},{second}")),
-        ("MAX_PATHS", "0"),
-        ("MAX_CONCURRENCY", "1"),
-    ]);
+    let stack = Setup::new()
+        .distributions(2)
+        .env("MAX_PATHS", "0")
+        .env("MAX_CONCURRENCY", "1")
+        .start()
+        .await;
+    let [first, second] = stack.ids();
     let batch = sqs_batch(1000, "static/css");
     let response = output_json(&stack.invoke(Payload::Json(&batch)));
     assert!(failed_ids(&response).is_empty());
@@ -133,20 +133,12 @@ async fn a_thousand_message_sqs_batch_makes_one_invalidation_per_distribution() 
 
 #[tokio::test]
 async fn too_many_in_progress_on_one_distribution_reports_only_its_messages() {
-    let mut stack = Stack::start().await;
-    let busy = stack.create_distribution("example-static-site", "").await;
-    let fine = stack.create_distribution("example-static-site", "").await;
-    let proxy = FaultProxy::start(
-        stack.moto_port,
-        vec![Rule {
-            request_line_contains: format!("POST /2020-05-31/distribution/{busy}/invalidation"),
-            fault: Fault::Error {
-                status: 400,
-                code: "TooManyInvalidationsInProgress",
-            },
-        }],
-    );
-    stack.start_function_via(proxy.port, &[("DISTRIBUTION_IDS", &format!("{busy},{fine}"))]);
+    let stack = Setup::new()
+        .distributions(2)
+        .faults(|ids| vec![Rule::creates_at(&ids[0], Fault::TOO_MANY_IN_PROGRESS)])
+        .start()
+        .await;
+    let ([busy, fine], proxy) = (stack.ids(), stack.proxy());
     let event_file = event_path("sqs-poison-message.json");
     let response = output_json(&stack.invoke(Payload::File(&event_file)));
     let event: Value = serde_json::from_str(&std::fs::read_to_string(&event_file).unwrap()).unwrap();
@@ -183,18 +175,13 @@ async fn near_the_deadline_unsubmitted_changes_are_reported_not_lost() {
     // after 30 s. The function gives up on it in time, does not start the
     // second, reports every message and answers before its deadline. (Our own
     // Runtime API: cargo-lambda's emulator sends no real deadline.)
-    let stack = Stack::start().await;
-    let slow = stack.create_distribution("example-static-site", "").await;
-    let second = stack.create_distribution("example-static-site", "").await;
-    let proxy = FaultProxy::start(
-        stack.moto_port,
-        vec![Rule {
-            request_line_contains: format!("POST /2020-05-31/distribution/{slow}/invalidation"),
-            fault: Fault::Delay(Duration::from_secs(30)),
-        }],
-    );
-    let (api, _function) =
-        under_runtime_api(proxy.port, &[("DISTRIBUTION_IDS", &format!("{slow},{second}"))]);
+    let stack = Setup::new()
+        .distributions(2)
+        .faults(|ids| vec![Rule::creates_at(&ids[0], Fault::Delay(Duration::from_secs(30)))])
+        .start_without_function()
+        .await;
+    let ([_, second], proxy) = (stack.ids(), stack.proxy());
+    let (api, _function) = under_runtime_api(proxy.port, &[("DISTRIBUTION_IDS", &stack.ids_setting())]);
     let event: Value =
         serde_json::from_str(&std::fs::read_to_string(event_path("sqs-s3-batch.json")).unwrap()).unwrap();
     let started = Instant::now();
@@ -222,18 +209,18 @@ async fn a_slow_read_of_what_is_in_progress_does_not_hold_the_invocation_up() {
     // reads for at most a third of its 9 s; without knowing the room it
     // sends nothing, and every message comes back for a retry, before the
     // deadline.
-    let stack = Stack::start().await;
-    let first = stack.create_distribution("example-static-site", "").await;
-    let second = stack.create_distribution("example-static-site", "").await;
-    let proxy = FaultProxy::start(
-        stack.moto_port,
-        vec![Rule {
-            request_line_contains: "GET /2020-05-31/distribution/".into(),
-            fault: Fault::Delay(Duration::from_secs(30)),
-        }],
-    );
-    let (api, _function) =
-        under_runtime_api(proxy.port, &[("DISTRIBUTION_IDS", &format!("{first},{second}"))]);
+    let stack = Setup::new()
+        .distributions(2)
+        .faults(|_| {
+            vec![Rule::on(
+                "GET /2020-05-31/distribution/",
+                Fault::Delay(Duration::from_secs(30)),
+            )]
+        })
+        .start_without_function()
+        .await;
+    let ([first, second], proxy) = (stack.ids(), stack.proxy());
+    let (api, _function) = under_runtime_api(proxy.port, &[("DISTRIBUTION_IDS", &stack.ids_setting())]);
     let event = sqs_batch(12, "css");
     let started = Instant::now();
     let response = api
@@ -256,9 +243,12 @@ async fn a_slow_read_of_what_is_in_progress_does_not_hold_the_invocation_up() {
 
 #[tokio::test]
 async fn origin_path_maps_keys_and_ignores_the_rest() {
-    let mut stack = Stack::start().await;
-    let id = stack.create_distribution("example-static-site", "/static").await;
-    stack.start_function(&[("DISTRIBUTION_IDS", &id), ("ORIGIN_PATH", "/static")]);
+    let stack = Setup::new()
+        .distribution(SITE, "/static")
+        .env("ORIGIN_PATH", "/static")
+        .start()
+        .await;
+    let [id] = stack.ids();
     let summary = output_json(&stack.invoke(Payload::File(&event_path("s3-origin-path.json"))));
     assert_eq!(
         stack.new_invalidations(&id, &mut Vec::new()).await,
@@ -275,9 +265,8 @@ async fn origin_path_maps_keys_and_ignores_the_rest() {
 
 #[tokio::test]
 async fn dry_run_submits_nothing() {
-    let mut stack = Stack::start().await;
-    let id = stack.create_distribution("example-static-site", "").await;
-    stack.start_function(&[("DISTRIBUTION_IDS", &id), ("DRY_RUN", "true")]);
+    let stack = Setup::new().distributions(1).env("DRY_RUN", "true").start().await;
+    let [id] = stack.ids();
     for expect in EXPECTED {
         output_json(&stack.invoke(Payload::File(&event_path(expect.file))));
     }
@@ -290,9 +279,8 @@ async fn dry_run_submits_nothing() {
 
 #[tokio::test]
 async fn bad_records_fail_the_invocation_after_the_good_ones_are_invalidated() {
-    let mut stack = Stack::start().await;
-    let id = stack.create_distribution("example-static-site", "").await;
-    stack.start_function(&[("DISTRIBUTION_IDS", &id)]);
+    let stack = Setup::new().distributions(1).start().await;
+    let [id] = stack.ids();
     let fixture = std::path::Path::new(support::MANIFEST_DIR).join("tests/fixtures/bad-records.json");
     let output = stack.invoke(Payload::File(&fixture));
     assert!(!output.status.success());
@@ -307,8 +295,7 @@ async fn bad_records_fail_the_invocation_after_the_good_ones_are_invalidated() {
 
 #[tokio::test]
 async fn unknown_events_and_unknown_distributions_give_clear_errors() {
-    let mut stack = Stack::start().await;
-    stack.start_function(&[("DISTRIBUTION_IDS", "E0000NOSUCH")]);
+    let stack = Setup::new().env("DISTRIBUTION_IDS", "E0000NOSUCH").start().await;
     let output = stack.invoke(Payload::Text(r#"{"detail-type":"Scheduled Event"}"#));
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -325,8 +312,7 @@ async fn unknown_events_and_unknown_distributions_give_clear_errors() {
 
 #[tokio::test]
 async fn a_bad_setting_is_said_once_and_every_invocation_fails_with_it() {
-    let mut stack = Stack::start().await;
-    stack.start_function(&[("DISTRIBUTION_IDS", "E1,not-an-id")]);
+    let stack = Setup::new().env("DISTRIBUTION_IDS", "E1,not-an-id").start().await;
     for _ in 0..2 {
         // cargo lambda invoke gets the reason, and does not hang.
         let output = stack.invoke(Payload::File(&event_path("s3-put.json")));
@@ -370,9 +356,7 @@ fn started_outside_lambda_the_binary_says_what_it_is_in_one_line() {
 
 #[tokio::test]
 async fn the_emulators_deadline_quirk_is_not_logged_at_info() {
-    let mut stack = Stack::start().await;
-    let id = stack.create_distribution("example-static-site", "").await;
-    stack.start_function(&[("DISTRIBUTION_IDS", &id)]);
+    let stack = Setup::new().distributions(1).start().await;
     for _ in 0..3 {
         output_json(&stack.invoke(Payload::File(&event_path("s3-test-event.json"))));
     }
@@ -383,11 +367,14 @@ async fn the_emulators_deadline_quirk_is_not_logged_at_info() {
 
 #[tokio::test]
 async fn auto_discovery_finds_the_distributions_of_the_bucket_with_their_origin_paths() {
-    let mut stack = Stack::start().await;
-    let whole = stack.create_distribution("example-static-site", "").await;
-    let static_only = stack.create_distribution("example-static-site", "/static").await;
-    let elsewhere = stack.create_distribution("another-bucket", "").await;
-    stack.start_function(&[("DISTRIBUTION_IDS", "auto")]);
+    let stack = Setup::new()
+        .distribution(SITE, "")
+        .distribution(SITE, "/static")
+        .distribution("another-bucket", "")
+        .env("DISTRIBUTION_IDS", "auto")
+        .start()
+        .await;
+    let [whole, static_only, elsewhere] = stack.ids();
     let summary = output_json(&stack.invoke(Payload::File(&event_path("s3-origin-path.json"))));
     assert_eq!(
         stack.new_invalidations(&whole, &mut Vec::new()).await,
@@ -445,13 +432,13 @@ fn put_now(bucket: &str, key: &str) -> Value {
 #[tokio::test]
 async fn skip_hashed_names_skips_only_real_hashes() {
     // The names the old rule skipped for good, beside real hashed copies.
-    let mut stack = Stack::start().await;
-    let id = stack.create_distribution("example-static-site", "").await;
-    stack.start_function(&[
-        ("DISTRIBUTION_IDS", &id),
-        ("SKIP_HASHED_NAMES", "true"),
-        ("INDEX_DOCUMENT", ""),
-    ]);
+    let stack = Setup::new()
+        .distributions(1)
+        .env("SKIP_HASHED_NAMES", "true")
+        .env("INDEX_DOCUMENT", "")
+        .start()
+        .await;
+    let [id] = stack.ids();
     let plain = [
         "og-image-1200x630.png",
         "photo-1024x683.jpg",
@@ -497,11 +484,13 @@ fn settings_cloudfront_could_not_honour_are_refused_at_start() {
 
 #[tokio::test]
 async fn max_paths_zero_is_what_cloudfront_holds_in_one_request() {
-    let mut stack = Stack::start().await;
-    let id = stack.create_distribution("example-static-site", "").await;
-    let proxy = FaultProxy::start(stack.moto_port, vec![]);
-    proxy.hold(Duration::from_secs(600));
-    stack.start_function_via(proxy.port, &[("DISTRIBUTION_IDS", &id), ("MAX_PATHS", "0")]);
+    let stack = Setup::new()
+        .distributions(1)
+        .hold(Duration::from_secs(600))
+        .env("MAX_PATHS", "0")
+        .start()
+        .await;
+    let ([id], proxy) = (stack.ids(), stack.proxy());
     let keys: Vec<String> = (0..4000).map(|i| format!("d{}/f{i:04}.css", i % 8)).collect();
     let response = output_json(&stack.invoke(Payload::Json(&support::sqs_batch_of(&keys, 0))));
     assert!(failed_ids(&response).is_empty());
@@ -543,9 +532,12 @@ async fn a_long_key_from_eventbridge_and_two_origin_paths_of_one_distribution() 
 
 #[tokio::test]
 async fn discovery_sees_a_distribution_created_after_it_listed() {
-    let mut stack = Stack::start().await;
-    let old = stack.create_distribution("old-site", "").await;
-    stack.start_function(&[("DISTRIBUTION_IDS", "auto")]);
+    let stack = Setup::new()
+        .distribution("old-site", "")
+        .env("DISTRIBUTION_IDS", "auto")
+        .start()
+        .await;
+    let [old] = stack.ids();
     output_json(&stack.invoke(Payload::Json(&put_now("old-site", "a.css"))));
     assert_eq!(stack.new_invalidations(&old, &mut Vec::new()).await, [["/a.css"]]);
 
@@ -565,9 +557,12 @@ async fn discovery_sees_a_distribution_created_after_it_listed() {
 
 #[tokio::test]
 async fn discovery_follows_an_origin_path_changed_after_it_listed() {
-    let mut stack = Stack::start().await;
-    let id = stack.create_distribution("versioned-site", "/v1").await;
-    stack.start_function(&[("DISTRIBUTION_IDS", "auto")]);
+    let stack = Setup::new()
+        .distribution("versioned-site", "/v1")
+        .env("DISTRIBUTION_IDS", "auto")
+        .start()
+        .await;
+    let [id] = stack.ids();
     output_json(&stack.invoke(Payload::Json(&put_now("versioned-site", "v1/app.css"))));
     stack.set_origin_path(&id, "/v2").await;
     output_json(&stack.invoke(Payload::Json(&put_now("versioned-site", "v2/app.css"))));
@@ -579,10 +574,13 @@ async fn discovery_follows_an_origin_path_changed_after_it_listed() {
 
 #[tokio::test]
 async fn discovery_drops_a_distribution_deleted_after_it_listed() {
-    let mut stack = Stack::start().await;
-    let kept = stack.create_distribution("shared-site", "").await;
-    let deleted = stack.create_distribution("shared-site", "").await;
-    stack.start_function(&[("DISTRIBUTION_IDS", "auto")]);
+    let stack = Setup::new()
+        .distribution("shared-site", "")
+        .distribution("shared-site", "")
+        .env("DISTRIBUTION_IDS", "auto")
+        .start()
+        .await;
+    let [kept, deleted] = stack.ids();
     output_json(&stack.invoke(Payload::Json(&put_now("shared-site", "a.css"))));
     stack.delete_distribution(&deleted).await;
     // Through a queue: the message must not come back for a distribution
@@ -606,15 +604,13 @@ async fn an_accepted_request_whose_answer_is_lost_is_not_billed_twice() {
     // same invalidation back. Then Lambda delivers the same event again: the
     // invalidation, created after the margin, covers it, and no request is
     // made.
-    let mut stack = Stack::start().await;
-    let id = stack.create_distribution("example-static-site", "").await;
-    let proxy = FaultProxy::start(stack.moto_port, vec![]);
+    let stack = Setup::new().distributions(1).proxy().start().await;
+    let ([id], proxy) = (stack.ids(), stack.proxy());
     proxy.set_mix(Some(Mix {
         rate: 1.0,
         faults: vec![Fault::ResetAfterForward],
         seed: 7,
     }));
-    stack.start_function_via(proxy.port, &[("DISTRIBUTION_IDS", &id)]);
     let event = support::just_now(
         serde_json::from_str(&std::fs::read_to_string(event_path("s3-multi-record.json")).unwrap()).unwrap(),
     );
@@ -663,16 +659,18 @@ async fn a_message_redelivered_in_other_company_is_not_billed_twice() {
     // margin old before its first request, so that request covers the
     // change on every later delivery too: no second request, in this
     // environment (which made it) or in a new one (which reads it).
-    let mut stack = Stack::start().await;
-    let id = stack.create_distribution("example-static-site", "/site").await;
-    let proxy = FaultProxy::start(stack.moto_port, vec![]);
-    stack.start_function_via(
-        proxy.port,
-        &[
-            ("DISTRIBUTION_IDS", &format!("{id}=/site")),
-            ("EXCLUDE", "**/*.map"),
-        ],
-    );
+    let mut stack = Setup::new()
+        .distribution(SITE, "/site")
+        .proxy()
+        .start_without_function()
+        .await;
+    let [id] = stack.ids();
+    let env = [
+        ("DISTRIBUTION_IDS", format!("{id}=/site")),
+        ("EXCLUDE", "**/*.map".into()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    stack.start_function(&env);
     let put = support::just_now(support::sample_put());
     let first = serde_json::json!({"Records": [
         support::sqs_record(&put, 0, "site/app.css"),
@@ -685,18 +683,13 @@ async fn a_message_redelivered_in_other_company_is_not_billed_twice() {
     for event in [&first, &again] {
         assert!(failed_ids(&output_json(&stack.invoke(Payload::Json(event)))).is_empty());
     }
-    let env = [
-        ("DISTRIBUTION_IDS", format!("{id}=/site")),
-        ("EXCLUDE", "**/*.map".into()),
-    ];
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    stack.start_function_via(proxy.port, &env);
+    stack.start_function(&env);
     assert!(failed_ids(&output_json(&stack.invoke(Payload::Json(&again)))).is_empty());
     assert_eq!(
         stack.new_invalidations(&id, &mut Vec::new()).await,
         [["/app.css"]]
     );
-    let counters = proxy.counters();
+    let counters = stack.proxy().counters();
     assert_eq!((counters.forwarded, counters.replayed), (1, 0), "{counters:?}");
     let log = stack.function_log();
     assert!(
@@ -712,11 +705,13 @@ async fn a_deploy_over_many_invocations_plans_within_what_is_in_progress() {
     // progress and plans within it: coarser wildcards as room shrinks, and
     // when none is left the messages wait for a retry, without a refused
     // call. Once the first invalidations complete, the retry goes through.
-    let mut stack = Stack::start().await;
-    let id = stack.create_distribution("example-static-site", "").await;
-    let proxy = FaultProxy::start(stack.moto_port, vec![]);
-    proxy.hold(Duration::from_secs(1200));
-    stack.start_function_via(proxy.port, &[("DISTRIBUTION_IDS", &id), ("MAX_PATHS", "20")]);
+    let stack = Setup::new()
+        .distributions(1)
+        .hold(Duration::from_secs(1200))
+        .env("MAX_PATHS", "20")
+        .start()
+        .await;
+    let ([id], proxy) = (stack.ids(), stack.proxy());
     let keys: Vec<String> = (0..1500)
         .map(|i| format!("site/b{}/d{}/f{i}.css", i / 100, i % 5))
         .collect();
@@ -772,11 +767,13 @@ async fn a_message_back_in_other_company_whose_change_was_invalidated_since_need
     // with 50 new changes under site/b/: without knowing what is covered,
     // the function would bill `/site/a/*` again under a new caller reference.
     // The sample event's time is days before the invalidation was created.
-    let mut stack = Stack::start().await;
-    let id = stack.create_distribution("example-static-site", "").await;
-    let proxy = FaultProxy::start(stack.moto_port, vec![]);
-    proxy.hold(Duration::from_secs(900));
-    stack.start_function_via(proxy.port, &[("DISTRIBUTION_IDS", &id), ("MAX_PATHS", "20")]);
+    let stack = Setup::new()
+        .distributions(1)
+        .hold(Duration::from_secs(900))
+        .env("MAX_PATHS", "20")
+        .start()
+        .await;
+    let ([id], proxy) = (stack.ids(), stack.proxy());
     let a: Vec<String> = (0..100).map(|i| format!("site/a/f{i}.css")).collect();
     let b: Vec<String> = (0..50).map(|i| format!("site/b/f{i}.css")).collect();
     let first = support::sqs_batch_of(&a, 0);
@@ -815,21 +812,16 @@ async fn a_caller_reference_cloudfront_already_holds_is_answered_by_cloudfront()
     // can hold one with other paths: here the test, which learns the
     // references from a dry run and creates those invalidations first, less
     // than the margin after the change (so they do not cover it).
-    let mut stack = Stack::start().await;
-    let same = stack.create_distribution("example-static-site", "").await;
-    let other = stack.create_distribution("example-static-site", "").await;
-    let proxy = FaultProxy::start(stack.moto_port, vec![]);
-    let ids = format!("{same},{other}");
-    let event = support::just_now(support::sample_put());
     // The dry run plans as the function will, without waiting for the margin.
-    stack.start_function_via(
-        proxy.port,
-        &[
-            ("DISTRIBUTION_IDS", &ids),
-            ("DRY_RUN", "true"),
-            ("MARGIN_SECONDS", "0"),
-        ],
-    );
+    let mut stack = Setup::new()
+        .distributions(2)
+        .proxy()
+        .env("DRY_RUN", "true")
+        .env("MARGIN_SECONDS", "0")
+        .start()
+        .await;
+    let [same, other] = stack.ids();
+    let event = support::just_now(support::sample_put());
     let planned = output_json(&stack.invoke(Payload::Json(&event)));
     let reference = |distribution: &str| -> String {
         let batch = planned["invalidations"]
@@ -846,7 +838,7 @@ async fn a_caller_reference_cloudfront_already_holds_is_answered_by_cloudfront()
         .behavior_version(aws_sdk_cloudfront::config::BehaviorVersion::latest())
         .region(aws_sdk_cloudfront::config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_cloudfront::config::Credentials::for_tests())
-        .endpoint_url(format!("http://127.0.0.1:{}", proxy.port))
+        .endpoint_url(format!("http://127.0.0.1:{}", stack.cloudfront_port()))
         .build();
     let client = aws_sdk_cloudfront::Client::from_conf(config);
     let create = |distribution: String, reference: String, path: &'static str| {
@@ -876,7 +868,7 @@ async fn a_caller_reference_cloudfront_already_holds_is_answered_by_cloudfront()
 
     // The function, waiting 5 s for the change to age: the invalidations
     // above were created within that margin of it, so they cover nothing.
-    stack.start_function_via(proxy.port, &[("DISTRIBUTION_IDS", &ids), ("MARGIN_SECONDS", "5")]);
+    stack.start_function(&[("MARGIN_SECONDS", "5")]);
     let output = stack.invoke(Payload::Json(&event));
     assert!(!output.status.success(), "{output:?}");
     let log = stack.function_log();
@@ -891,6 +883,7 @@ async fn a_caller_reference_cloudfront_already_holds_is_answered_by_cloudfront()
         log.contains(&format!("invalidation_id={}", held.invalidation().unwrap().id())),
         "the function took CloudFront's answer for its own: {log}"
     );
+    let proxy = stack.proxy();
     let counters = proxy.counters();
     assert_eq!(
         (counters.replayed, counters.conflicts, counters.forwarded),

@@ -7,7 +7,8 @@
 //! Two tests wait about a minute each for SQS's own clock (a delayed message,
 //! a changed visibility), which no stand-in moves on.
 
-use super::support::fault_proxy::FaultProxy;
+use super::support::fault_proxy::{Fault, Rule};
+use super::support::setup::Setup;
 use super::support::{self, Payload, Stack, event_path};
 use super::{failed_ids, output_json};
 use serde_json::{Value, json};
@@ -109,26 +110,13 @@ async fn receive(stack: &Stack, queue_url: &str, wait: Duration) -> Value {
 
 #[tokio::test]
 async fn metrics_in_the_log_count_what_happened() {
-    let mut stack = Stack::start().await;
-    let fine = stack.create_distribution("example-static-site", "").await;
-    let busy = stack.create_distribution("example-static-site", "").await;
-    let proxy = FaultProxy::start(
-        stack.moto_port,
-        vec![support::fault_proxy::Rule {
-            request_line_contains: format!("POST /2020-05-31/distribution/{busy}/invalidation"),
-            fault: support::fault_proxy::Fault::Error {
-                status: 400,
-                code: "TooManyInvalidationsInProgress",
-            },
-        }],
-    );
-    stack.start_function_via(
-        proxy.port,
-        &[
-            ("DISTRIBUTION_IDS", &format!("{fine},{busy}")),
-            ("METRICS_NAMESPACE", "Ops/Test"),
-        ],
-    );
+    let stack = Setup::new()
+        .distributions(2)
+        .faults(|ids| vec![Rule::creates_at(&ids[1], Fault::TOO_MANY_IN_PROGRESS)])
+        .env("METRICS_NAMESPACE", "Ops/Test")
+        .start()
+        .await;
+    let [fine, busy] = stack.ids();
     // Three messages, one of them poison: two changes (one key twice), three paths.
     let response = output_json(&stack.invoke(Payload::File(&event_path("sqs-poison-message.json"))));
     assert_eq!(failed_ids(&response).len(), 3);
@@ -160,10 +148,12 @@ async fn metrics_in_the_log_count_what_happened() {
 
 #[tokio::test]
 async fn each_invalidation_is_followed_until_fresh_through_the_watch_queue() {
-    let mut stack = Stack::start().await;
-    let id = stack.create_distribution("example-static-site", "").await;
-    let proxy = FaultProxy::start(stack.moto_port, vec![]);
-    proxy.hold(Duration::from_secs(300));
+    let mut stack = Setup::new()
+        .distributions(1)
+        .hold(Duration::from_secs(300))
+        .start_without_function()
+        .await;
+    let [id] = stack.ids();
     let watch = queue(&stack, "watch", 180).await;
     let notices = queue(&stack, "notices", 30).await;
     let topic = stack.sns.create_topic().name("fresh").send().await.unwrap();
@@ -179,15 +169,11 @@ async fn each_invalidation_is_followed_until_fresh_through_the_watch_queue() {
         .send()
         .await
         .unwrap();
-    stack.start_function_via(
-        proxy.port,
-        &[
-            ("DISTRIBUTION_IDS", &id),
-            ("METRICS_NAMESPACE", "Ops/Test"),
-            ("WATCH_QUEUE_URL", &watch),
-            ("FRESH_TOPIC_ARN", &topic),
-        ],
-    );
+    stack.start_function(&[
+        ("METRICS_NAMESPACE", "Ops/Test"),
+        ("WATCH_QUEUE_URL", &watch),
+        ("FRESH_TOPIC_ARN", &topic),
+    ]);
     // An upload S3 reported now; the function invalidates it and sends a
     // watch, which SQS holds for a minute.
     let mut event: Value = support::sample_put();
@@ -216,7 +202,7 @@ async fn each_invalidation_is_followed_until_fresh_through_the_watch_queue() {
 
     // Completed meanwhile; the function set the message to come back in a
     // minute, not after the queue's 180 s.
-    proxy.advance(Duration::from_secs(300));
+    stack.proxy().advance(Duration::from_secs(300));
     let second = receive(&stack, &watch, Duration::from_secs(75)).await;
     assert_eq!(
         second["Records"].as_array().unwrap().len(),
@@ -259,10 +245,12 @@ async fn each_invalidation_is_followed_until_fresh_through_the_watch_queue() {
 async fn messages_waiting_for_room_come_back_in_a_minute() {
     // The distribution holds 15 wildcards and 2,999 paths in progress (made
     // through the proxy by another client): no room at all.
-    let mut stack = Stack::start().await;
-    let id = stack.create_distribution("example-static-site", "").await;
-    let proxy = FaultProxy::start(stack.moto_port, vec![]);
-    proxy.hold(Duration::from_secs(3600));
+    let mut stack = Setup::new()
+        .distributions(1)
+        .hold(Duration::from_secs(3600))
+        .start_without_function()
+        .await;
+    let [id] = stack.ids();
     let paths: Vec<String> = (0..2999)
         .map(|i| format!("/other/{i}"))
         .chain((0..15).map(|i| format!("/w{i}/*")))
@@ -273,7 +261,7 @@ async fn messages_waiting_for_room_come_back_in_a_minute() {
             .behavior_version(aws_sdk_cloudfront::config::BehaviorVersion::latest())
             .region(aws_sdk_cloudfront::config::Region::new("us-east-1"))
             .credentials_provider(aws_sdk_cloudfront::config::Credentials::for_tests())
-            .endpoint_url(format!("http://127.0.0.1:{}", proxy.port))
+            .endpoint_url(format!("http://127.0.0.1:{}", stack.cloudfront_port()))
             .build();
         aws_sdk_cloudfront::Client::from_conf(config)
     };
@@ -298,7 +286,7 @@ async fn messages_waiting_for_room_come_back_in_a_minute() {
 
     // The changes queue hides a received message for 23 minutes.
     let changes = queue(&stack, "changes", 1380).await;
-    stack.start_function_via(proxy.port, &[("DISTRIBUTION_IDS", &id), ("QUEUE_URL", &changes)]);
+    stack.start_function(&[("QUEUE_URL", &changes)]);
     // A wildcard's worth of changes (a few exact paths are sent unread).
     let put = support::sample_put();
     let mut record = put["Records"][0].clone();
@@ -317,6 +305,7 @@ async fn messages_waiting_for_room_come_back_in_a_minute() {
         failed_ids(&output_json(&stack.invoke(Payload::Json(&event)))).len(),
         1
     );
+    let proxy = stack.proxy();
     assert_eq!(proxy.counters().refused, 0, "no refused call: {:?}", proxy.log());
     let log = stack.function_log();
     assert!(log.contains("no room at distribution"), "{log}");
@@ -337,23 +326,16 @@ async fn a_redriven_on_failure_record_is_invalidated_once_not_twice() {
     // other distribution gets a new invalidation. Replayed again in a new
     // environment, which remembers nothing, both are covered by what it reads
     // from CloudFront: no request at all.
-    let mut stack = Stack::start().await;
-    let accepted = stack.create_distribution("example-static-site", "").await;
-    let failing = stack.create_distribution("example-static-site", "").await;
-    let proxy = FaultProxy::start(
-        stack.moto_port,
-        vec![support::fault_proxy::Rule {
-            request_line_contains: format!("POST /2020-05-31/distribution/{failing}/invalidation"),
-            fault: support::fault_proxy::Fault::Error {
-                status: 403,
-                code: "AccessDenied",
-            },
-        }],
-    );
-    stack.start_function_via(
-        proxy.port,
-        &[("DISTRIBUTION_IDS", &format!("{accepted},{failing}"))],
-    );
+    let access_denied = Fault::Error {
+        status: 403,
+        code: "AccessDenied",
+    };
+    let mut stack = Setup::new()
+        .distributions(2)
+        .faults(|ids| vec![Rule::creates_at(&ids[1], access_denied)])
+        .start()
+        .await;
+    let [accepted, failing] = stack.ids();
     let event: Value = support::sample_put();
     let first = stack.invoke(Payload::Json(&event));
     assert!(!first.status.success());
@@ -371,17 +353,15 @@ async fn a_redriven_on_failure_record_is_invalidated_once_not_twice() {
         "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
         "responsePayload": {"errorType": "InvalidationFailed", "errorMessage": "..."}
     });
-    proxy.set_rules(vec![]);
+    stack.proxy().set_rules(vec![]);
     let replayed = output_json(&stack.invoke(Payload::Json(&record)));
     assert_eq!(replayed["invalidations"].as_array().unwrap().len(), 1);
     assert_eq!(replayed["invalidations"][0]["distribution"], failing.as_str());
     assert_eq!(replayed["distributions"][0]["covered"], 1, "{replayed}");
-    assert_eq!(proxy.counters().replayed, 0, "{:?}", proxy.counters());
+    let counters = stack.proxy().counters();
+    assert_eq!(counters.replayed, 0, "{counters:?}");
     // A new execution environment.
-    stack.start_function_via(
-        proxy.port,
-        &[("DISTRIBUTION_IDS", &format!("{accepted},{failing}"))],
-    );
+    stack.start_function(&[]);
     let replayed = output_json(&stack.invoke(Payload::Json(&record)));
     assert_eq!(replayed["invalidations"], json!([]), "{replayed}");
     assert_eq!(replayed["distributions"][0]["covered"], 1, "{replayed}");
@@ -394,7 +374,8 @@ async fn a_redriven_on_failure_record_is_invalidated_once_not_twice() {
         stack.new_invalidations(&failing, &mut Vec::new()).await,
         [["/css/site.css"]]
     );
-    assert_eq!(proxy.counters().replayed, 0, "{:?}", proxy.counters());
+    let counters = stack.proxy().counters();
+    assert_eq!(counters.replayed, 0, "{counters:?}");
 }
 
 #[tokio::test]

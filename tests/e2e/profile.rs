@@ -3,12 +3,13 @@
 //! profile (aws-config's providers, src/sdk.rs), here a local AWS's.
 
 use super::output_json;
-use super::support::{Payload, Stack, event_path, scratch_dir};
+use super::support::setup::Setup;
+use super::support::{Payload, event_path, scratch_dir};
 
 #[tokio::test]
 async fn a_named_profile_alone_reaches_cloudfront() {
-    let mut stack = Stack::start().await;
-    let distribution = stack.create_distribution("example-static-site", "").await;
+    let mut stack = Setup::new().distributions(1).start_without_function().await;
+    let [distribution] = stack.ids();
     // The profile files where every SDK looks for them: ~/.aws.
     let home = scratch_dir().join(format!("home-{}", stack.runtime_port));
     std::fs::create_dir_all(home.join(".aws")).unwrap();

@@ -58,11 +58,37 @@ pub enum Fault {
     ResetAfterForward,
 }
 
+impl Fault {
+    /// CloudFront's answer when a distribution has no room in progress.
+    pub const TOO_MANY_IN_PROGRESS: Fault = Fault::Error {
+        status: 400,
+        code: "TooManyInvalidationsInProgress",
+    };
+}
+
 #[derive(Clone, Debug)]
 pub struct Rule {
     /// Applies to requests whose request line contains this text.
     pub request_line_contains: String,
     pub fault: Fault,
+}
+
+impl Rule {
+    /// `fault` on every request whose request line contains `text`.
+    pub fn on(text: impl Into<String>, fault: Fault) -> Rule {
+        Rule {
+            request_line_contains: text.into(),
+            fault,
+        }
+    }
+
+    /// `fault` on every CreateInvalidation at `distribution`.
+    pub fn creates_at(distribution: &str, fault: Fault) -> Rule {
+        Rule::on(
+            format!("POST /2020-05-31/distribution/{distribution}/invalidation"),
+            fault,
+        )
+    }
 }
 
 /// Random faults on CreateInvalidation requests: each request gets one of

@@ -6,6 +6,7 @@
 pub mod fault_proxy;
 pub mod figures;
 pub mod runtime_api;
+pub mod setup;
 
 use aws_sdk_cloudfront::Client;
 use aws_sdk_cloudfront::types::{
