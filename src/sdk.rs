@@ -2,21 +2,25 @@
 //! SDK for Rust documents them, limited to the two places the function runs:
 //! Lambda, which puts the region and the role's credentials in the
 //! environment, and a developer's machine, whose shared config and
-//! credentials files (`AWS_PROFILE`, assume role, web identity) name them.
+//! credentials files (`AWS_PROFILE`) name them. A profile's credentials
+//! (static keys, assume role, web identity, SSO, `credential_process`) need
+//! the `profiles` feature, which the Lambda bootstrap leaves out (550 KB that
+//! Lambda never uses); its region and endpoints are read either way.
 //! Endpoints (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`, a profile's
 //! `endpoint_url` and `services` section: local stand-ins), retries
 //! (`AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`) and timeouts come from the same
 //! places. aws-config's default loader would also try EC2's instance
 //! metadata, ECS containers and web identity from the environment, which a
 //! function never uses (the `wait` command, run on CI runners, does: see
-//! [`full_config`]). SSO and `credential_process` profiles need the `profiles`
-//! feature. HTTPS goes through rustls on ring (the SDKs' default brings the
-//! bigger aws-lc-rs).
+//! [`full_config`]). HTTPS goes through rustls on ring (the SDKs' default
+//! brings the bigger aws-lc-rs).
 
 use aws_config::environment::{EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider};
 use aws_config::meta::credentials::CredentialsProviderChain;
 use aws_config::meta::region::RegionProviderChain;
-use aws_config::profile::{ProfileFileCredentialsProvider, ProfileFileRegionProvider, ProfileSet};
+#[cfg(feature = "profiles")]
+use aws_config::profile::ProfileFileCredentialsProvider;
+use aws_config::profile::{ProfileFileRegionProvider, ProfileSet};
 use aws_config::provider_config::ProviderConfig;
 use aws_sdk_cloudfront::config::timeout::TimeoutConfig;
 use aws_sdk_cloudfront::config::{BehaviorVersion, IdentityCache, SharedCredentialsProvider};
@@ -44,8 +48,8 @@ pub fn timeouts() -> TimeoutConfig {
 }
 
 /// The configuration every client of the function starts from: region and
-/// credentials from the environment, else from the profile; endpoints and
-/// retries from either.
+/// credentials from the environment, else from the profile (credentials with
+/// the `profiles` feature only); endpoints and retries from either.
 pub async fn shared_config() -> SdkConfig {
     let https = https_client();
     let base = ProviderConfig::without_region().with_http_client(https.clone());
@@ -58,11 +62,12 @@ pub async fn shared_config() -> SdkConfig {
     // The profile's providers (assume role, web identity) call STS in it.
     let conf = base.with_region(region.clone());
     let credentials =
-        CredentialsProviderChain::first_try("Environment", EnvironmentVariableCredentialsProvider::new())
-            .or_else(
-                "Profile",
-                ProfileFileCredentialsProvider::builder().configure(&conf).build(),
-            );
+        CredentialsProviderChain::first_try("Environment", EnvironmentVariableCredentialsProvider::new());
+    #[cfg(feature = "profiles")]
+    let credentials = credentials.or_else(
+        "Profile",
+        ProfileFileCredentialsProvider::builder().configure(&conf).build(),
+    );
     let endpoint = aws_config::default_provider::endpoint_url::endpoint_url_provider(&conf).await;
     let retry = aws_config::default_provider::retry_config::default_provider()
         .configure(&conf)
