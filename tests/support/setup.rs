@@ -22,7 +22,6 @@ type Faults = Box<dyn FnOnce(&[String]) -> Vec<Rule>>;
 /// What to start; [`Setup::start`] starts it.
 #[must_use]
 pub struct Setup {
-    timeout_secs: Option<u32>,
     /// (bucket, origin path) of each distribution, in order.
     distributions: Vec<(String, String)>,
     /// The proxy's rules, made from the distributions' IDs; `None`: no proxy.
@@ -31,8 +30,7 @@ pub struct Setup {
     env: Vec<(String, String)>,
 }
 
-/// What [`Setup::start`] started.
-/// Derefs to its [`Stack`].
+/// What [`Setup::start`] started; derefs to its [`Stack`].
 pub struct World {
     stack: Stack,
     /// The distributions' IDs, in the order the setup named them.
@@ -62,18 +60,11 @@ impl Default for Setup {
 impl Setup {
     pub fn new() -> Setup {
         Setup {
-            timeout_secs: None,
             distributions: Vec::new(),
             faults: None,
             hold: None,
             env: Vec::new(),
         }
-    }
-
-    /// The function timeout the emulator applies, in seconds.
-    pub fn timeout(mut self, secs: u32) -> Setup {
-        self.timeout_secs = Some(secs);
-        self
     }
 
     /// A distribution with one S3 origin on `bucket` at `origin_path`.
@@ -130,7 +121,7 @@ impl Setup {
     /// Like [`Setup::start`], without starting the function (for a test that
     /// runs it another way).
     pub async fn start_without_function(self) -> World {
-        let stack = Stack::start_with_timeout(self.timeout_secs).await;
+        let stack = Stack::start().await;
         let mut ids = Vec::new();
         for (bucket, origin_path) in &self.distributions {
             ids.push(stack.create_distribution(bucket, origin_path).await);
