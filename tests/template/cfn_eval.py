@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,14 @@ PSEUDO = {
     "AWS::StackId": f"arn:aws:cloudformation:us-east-1:123456789012:stack/invalidator/{STACK_UUID}",
     "AWS::URLSuffix": "amazonaws.com",
 }
+
+# The walk over Ref, Fn::GetAtt and ${...} in Fn::Sub: one copy, the one
+# tools/package.py refuses a SAR template with.
+sys.path.insert(0, str(TEMPLATE.parent / "tools"))
+try:
+    from package import named as references  # noqa: E402
+finally:
+    sys.path.pop(0)
 
 NO_VALUE = object()  # what Ref AWS::NoValue renders to; dropped from its parent
 RULE_AND_CONDITION_FUNCTIONS = {
@@ -229,25 +238,3 @@ def _flatten(items: list) -> list[str]:
     for item in items:
         out += _flatten(item) if isinstance(item, list) else [str(item)]
     return out
-
-
-def references(node: Any) -> set[str]:
-    """Names of the resources a fragment refers to (Ref, GetAtt, ${..} in Sub)."""
-    found: set[str] = set()
-    if isinstance(node, list):
-        for x in node:
-            found |= references(x)
-    elif isinstance(node, dict):
-        for key, arg in node.items():
-            if key == "Ref" and isinstance(arg, str):
-                found.add(arg)
-            elif key == "Fn::GetAtt":
-                found.add(arg[0] if isinstance(arg, list) else arg.split(".")[0])
-            elif key == "Fn::Sub":
-                text = arg if isinstance(arg, str) else arg[0]
-                found |= {m.split(".")[0] for m in re.findall(r"\$\{([^!}][^}]*)\}", text)}
-                if isinstance(arg, list):
-                    found |= references(arg[1])
-            else:
-                found |= references(arg)
-    return found
