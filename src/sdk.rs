@@ -4,7 +4,7 @@
 //! environment, and a developer's machine, whose shared config and
 //! credentials files (`AWS_PROFILE`) name them. A profile's credentials
 //! (static keys, assume role, web identity, SSO, `credential_process`) need
-//! the `profiles` feature, which the Lambda bootstrap leaves out (550 KB that
+//! the `profiles` feature, which the Lambda bootstrap leaves out (560 KB that
 //! Lambda never uses); its region and endpoints are read either way.
 //! Endpoints (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`, a profile's
 //! `endpoint_url` and `services` section: local stand-ins), retries
