@@ -68,6 +68,12 @@ pub async fn shared_config() -> SdkConfig {
         "Profile",
         ProfileFileCredentialsProvider::builder().configure(&conf).build(),
     );
+    if let Some(hint) = credentials_hint(
+        std::env::var_os("AWS_ACCESS_KEY_ID").is_some(),
+        cfg!(feature = "profiles"),
+    ) {
+        tracing::warn!("{hint}");
+    }
     let endpoint = aws_config::default_provider::endpoint_url::endpoint_url_provider(&conf).await;
     let retry = aws_config::default_provider::retry_config::default_provider()
         .configure(&conf)
@@ -85,6 +91,17 @@ pub async fn shared_config() -> SdkConfig {
     config.set_endpoint_url(endpoint);
     config.set_sleep_impl(aws_smithy_async::rt::sleep::default_async_sleep());
     config.build()
+}
+
+/// What to do when nothing will give the function credentials: none in the
+/// environment, and a build that reads no profile's (the Lambda bootstrap's,
+/// run on a developer's machine). Never in Lambda, which sets them.
+pub fn credentials_hint(environment_keys: bool, profiles_built: bool) -> Option<&'static str> {
+    (!environment_keys && !profiles_built).then_some(
+        "no AWS credentials in the environment, and this build reads none from a profile \
+         (AWS_PROFILE): export them (`aws configure export-credentials --format env`), or build \
+         with `--features profiles` (make's builds have it)",
+    )
 }
 
 /// aws-config's default loader, every source included (environment,
@@ -195,6 +212,18 @@ mod tests {
             Some("http://127.0.0.1:5002")
         );
         assert_eq!(settings.load_config(key("SNS")), None);
+    }
+
+    #[test]
+    fn a_build_without_profiles_says_where_credentials_can_come_from() {
+        let hint = credentials_hint(false, false).expect("a hint");
+        assert!(
+            hint.contains("--features profiles") && hint.contains("export-credentials"),
+            "{hint}"
+        );
+        // Lambda sets the keys; a build with profiles reads them.
+        assert_eq!(credentials_hint(true, false), None);
+        assert_eq!(credentials_hint(false, true), None);
     }
 
     #[tokio::test]
