@@ -136,8 +136,6 @@ fn invalidation(id: &str, reference: &str, paths: &[String], created_ms: i64, ru
         .unwrap()
 }
 
-/// The rules of a CloudFront that creates, lists (newest first) and gets
-/// invalidations from `fake`, on the clock that started at `start`.
 /// One page of ListInvalidations' answer, and the marker of the next if any.
 fn page(items: Vec<InvalidationSummary>, next: Option<&str>) -> InvalidationList {
     InvalidationList::builder()
@@ -151,6 +149,8 @@ fn page(items: Vec<InvalidationSummary>, next: Option<&str>) -> InvalidationList
         .unwrap()
 }
 
+/// The rules of a CloudFront that creates, lists (newest first) and gets
+/// invalidations from `fake`, on the clock that started at `start`.
 fn cloudfront(fake: &Shared, start: Instant) -> Vec<Rule> {
     let running = move |created: i64, hold: Duration| wall(start) < created + hold.as_millis() as i64;
     let (asking, answering) = (fake.clone(), fake.clone());
